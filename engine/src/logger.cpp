@@ -1,0 +1,34 @@
+#include "tessera/logger.hpp"
+
+#include <cstdio>
+
+namespace tessera {
+
+std::string Logger::prefix() const {
+  std::string p = "[rank " + std::to_string(rank_) + "]";
+  if (!step_.empty()) p += " step '" + step_ + "':";
+  return p + " ";
+}
+
+static void emit(const std::string& line) {
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+void Logger::info(const std::string& message) const {
+  if (verbosity_ == Verbosity::Quiet) return;
+  if (rank_ == 0 && verbosity_ == Verbosity::Normal) emit(message);
+  if (verbosity_ == Verbosity::Verbose) emit(prefix() + message);
+}
+
+void Logger::debug(const std::string& message) const {
+  if (verbosity_ == Verbosity::Verbose) emit(prefix() + message);
+}
+
+void Logger::warn(const std::string& message) const {
+  if (verbosity_ != Verbosity::Quiet) emit(prefix() + "warning: " + message);
+}
+
+void Logger::error(const std::string& message) const { emit(prefix() + "error: " + message); }
+
+}  // namespace tessera
