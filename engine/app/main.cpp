@@ -1,1 +1,63 @@
-int main() { return 0; }
+// The `tessera` command line: simulate, validate, graph, plan, run, steps.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "commands.hpp"
+#include "simulate_command.hpp"
+#include "tessera/version.hpp"
+
+int main(int argc, char** argv) {
+  using namespace tessera::app;
+  CLI::App app{"Tessera: distributed reduction of astronomical time-series spectroscopy"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(tessera::version()) + " (" + tessera::git_commit() + ")");
+
+  WorkflowArgs args;
+  auto add_workflow_args = [&](CLI::App* sub) {
+    sub->add_option("workflow", args.path, "Workflow TOML file")->required();
+    sub->add_option("--set", args.overrides, "Override a parameter: STEP.PARAM=VALUE (repeatable)")
+        ->type_name("STEP.PARAM=VALUE");
+  };
+
+  auto* run = app.add_subcommand("run", "Run a workflow (under mpirun or srun for several ranks)");
+  add_workflow_args(run);
+  bool quiet = false, verbose = false;
+  run->add_flag("-q,--quiet", quiet, "Print errors only");
+  run->add_flag("-v,--verbose", verbose, "Print the plan and messages from every rank");
+
+  auto* validate = app.add_subcommand("validate", "Check a workflow and report every problem with file:line:column");
+  add_workflow_args(validate);
+  auto* graph = app.add_subcommand("graph", "Print the workflow's DAG as Graphviz DOT");
+  add_workflow_args(graph);
+  auto* plan = app.add_subcommand("plan", "Print the execution plan (layouts, transposes, bytes moved) without reading data");
+  add_workflow_args(plan);
+  int plan_ranks = 0;
+  plan->add_option("--ranks", plan_ranks, "Plan for this many ranks (default: the ranks it runs on)")
+      ->check(CLI::PositiveNumber);
+
+  auto* steps = app.add_subcommand("steps", "List step and input kinds, or show one kind's parameters");
+  std::string kind;
+  bool markdown = false;
+  steps->add_option("kind", kind, "A step or input kind");
+  steps->add_flag("--markdown", markdown, "Print the whole reference as Markdown (docs/steps.md)");
+
+  SimulateArgs simulate_args;
+  auto* simulate = add_simulate_command(app, simulate_args);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  if (*run) return run_command(args, quiet ? tessera::Verbosity::Quiet
+                                             : verbose ? tessera::Verbosity::Verbose : tessera::Verbosity::Normal);
+  if (*validate) return validate_command(args);
+  if (*graph) return graph_command(args);
+  if (*plan) return plan_command(args, plan_ranks);
+  if (*steps) return steps_command(kind, markdown);
+  if (*simulate) return simulate_command(simulate_args);
+  return 2;
+}

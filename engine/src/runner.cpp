@@ -1,1 +1,239 @@
-// (being written)
+#include "tessera/runner.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "tessera/collective.hpp"
+#include "tessera/errors.hpp"
+#include "tessera/io/hdf5_writer.hpp"
+#include "tessera/transpose.hpp"
+#include "tessera/version.hpp"
+
+namespace tessera {
+namespace {
+
+std::string utc_now() {
+  std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+struct Comm {
+  MPI_Comm comm;
+  int rank = 0, size = 1;
+  explicit Comm(MPI_Comm c) : comm(c) {
+    MPI_Comm_rank(c, &rank);
+    MPI_Comm_size(c, &size);
+  }
+};
+
+/// Replicated per-frame vectors written by a step become the same on every rank: under
+/// frame slabs each rank's own frames count; under pixel tiles the partial values add up.
+void combine_frame_vectors(Dataset& data, const StepIO& io, MPI_Comm comm) {
+  const Partition& p = data.partition();
+  for (const auto& w : io.writes) {
+    if (w.kind != DataKind::FrameVector) continue;
+    std::vector<double>& values = data.frame_vector(w.info.name).values;
+    if (p.layout() == Layout::Frames)
+      for (std::size_t t = 0; t < values.size(); ++t)
+        if (t < p.frame_begin(data.rank()) || t >= p.frame_end(data.rank())) values[t] = 0;
+    MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, comm);
+  }
+}
+
+/// Creates what a step declares it writes and does not exist yet.
+void prepare_outputs(Dataset& data, const StepIO& io) {
+  for (const auto& w : io.writes) {
+    if (w.kind == DataKind::Cube && !data.has_cube(w.info.name)) data.add_cube(w.info, w.type, 0.0);
+    if (w.kind == DataKind::FrameVector) {
+      auto it = data.frame_vectors().find(w.info.name);
+      if (it == data.frame_vectors().end())
+        data.add_frame_vector(w.info, w.integer);
+      else if (data.partition().layout() == Layout::PixelTiles)
+        std::fill(it->second.values.begin(), it->second.values.end(), 0.0);
+    }
+  }
+}
+
+std::string describe_failure(const std::string& where, int rank, const std::exception& e) {
+  return where + " failed on rank " + std::to_string(rank) + ": " + e.what();
+}
+
+}  // namespace
+
+FrameOrder read_frame_order(Workflow& wf, MPI_Comm comm) {
+  const Comm c(comm);
+  std::vector<std::string> units;
+  collectively(comm, [&] { units = wf.input->units(); });
+  constexpr std::size_t kWidth = 8;
+  std::vector<double> packed(units.size() * kWidth, 0.0);
+  collectively(comm, [&] {
+    for (std::size_t i = static_cast<std::size_t>(c.rank); i < units.size(); i += static_cast<std::size_t>(c.size)) {
+      UnitHeader h = wf.input->read_header(i);
+      packed[i * kWidth] = h.ny;
+      packed[i * kWidth + 1] = h.nx;
+      for (int k = 0; k < 6; ++k) packed[i * kWidth + 2 + static_cast<std::size_t>(k)] = h.values[k];
+    }
+  });
+  // Each unit is read by exactly one rank and the others hold zeros, so a sum gathers them.
+  MPI_Allreduce(MPI_IN_PLACE, packed.data(), static_cast<int>(packed.size()), MPI_DOUBLE, MPI_SUM, comm);
+  std::vector<UnitHeader> headers(units.size());
+  for (std::size_t i = 0; i < units.size(); ++i) {
+    headers[i].ny = packed[i * kWidth];
+    headers[i].nx = packed[i * kWidth + 1];
+    for (int k = 0; k < 6; ++k) headers[i].values[k] = packed[i * kWidth + 2 + static_cast<std::size_t>(k)];
+  }
+  FrameOrder order;
+  collectively(comm, [&] { order = wf.input->arrange(headers); });
+  return order;
+}
+
+void run_steps(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log_in, RunSummary* summary) {
+  const Comm c(comm);
+  Logger log = log_in;
+  const std::size_t chunk_bytes = static_cast<std::size_t>(wf.engine.transpose_chunk_mb * 1024 * 1024);
+  std::size_t position = 0;
+  for (std::size_t index : wf.order) {
+    WorkflowStep& step = wf.steps[index];
+    ++position;
+    const Access access = step.instance->access();
+    const Layout layout = layout_for(access, data.partition().layout());
+    if (layout != data.partition().layout()) {
+      const auto start = std::chrono::steady_clock::now();
+      const Partition target = partition_for(layout, data.shape(), c.size, wf.engine);
+      TransposeStats stats;
+      log.set_step(step.id);
+      collectively(comm, [&] { stats = redistribute(data, target, comm, chunk_bytes); });
+      const std::size_t moved = sum_over_ranks(comm, stats.bytes_sent_to_other_ranks);
+      const double seconds = seconds_since(start);
+      log.info("  move to " + target.describe() + ": " + human_bytes(static_cast<double>(moved)) + " between ranks in " +
+               std::to_string(seconds).substr(0, 5) + " s");
+      if (summary) summary->stages.push_back({"transpose", seconds, moved});
+    }
+
+    const StepIO io = step.instance->io();
+    prepare_outputs(data, io);
+    log.set_step(step.id);
+    char label[128];
+    std::snprintf(label, sizeof label, "[%zu/%zu] %s (%s)", position, wf.order.size(), step.id.c_str(), step.uses.c_str());
+    Progress progress(comm, log, label, data.partition().local_work_units(c.rank));
+    StepContext context(data, log, [&](std::size_t units) { progress.advance(units); });
+    std::exception_ptr failure;
+    try {
+      step.instance->run(context);
+    } catch (const std::exception& e) {
+      failure = std::make_exception_ptr(StepError(describe_failure("step '" + step.id + "' (" + step.uses + ")", c.rank, e)));
+    }
+    progress.finish("");
+    agree_on_failure(comm, failure);
+    combine_frame_vectors(data, io, comm);
+    if (summary) summary->stages.push_back({step.id, progress.elapsed_seconds(), 0});
+  }
+  log.set_step("");
+}
+
+RunSummary run_workflow(Workflow& wf, MPI_Comm comm, const RunOptions& options) {
+  const Comm c(comm);
+  Logger log(c.rank, options.verbosity);
+  RunSummary summary;
+  summary.output_path = wf.output_path;
+  const auto run_start = std::chrono::steady_clock::now();
+  const std::string start_utc = utc_now();
+  if (!wf.input) throw InternalError("workflow has no input");
+
+  // Read: headers first (shared out), then each rank its own frames.
+  auto start = std::chrono::steady_clock::now();
+  FrameOrder order = read_frame_order(wf, comm);
+  const CubeShape shape = order.shape;
+  log.info("tessera " + std::string(version()) + ": " + wf.file + " on " + std::to_string(c.size) + " rank" +
+           (c.size == 1 ? "" : "s") + ", " + std::to_string(shape.nt) + " frames of " + std::to_string(shape.ny) +
+           " x " + std::to_string(shape.nx) + " pixels");
+  if (options.verbosity == Verbosity::Verbose && c.rank == 0)
+    std::fprintf(stderr, "%s", make_plan(wf, shape, c.size).str(wf).c_str());
+  Dataset data(shape, Partition::frames(shape, c.size), c.rank);
+  for (const auto& cube : wf.input->cubes()) data.add_cube(cube.info, cube.type, 0.0);
+  for (auto& v : order.vectors) data.frame_vectors()[v.info.name] = v;
+  {
+    log.set_step("input");
+    Progress progress(comm, log, "[read] " + wf.input_kind, data.partition().local_work_units(c.rank));
+    std::exception_ptr failure;
+    try {
+      for (std::size_t t = data.partition().frame_begin(c.rank); t < data.partition().frame_end(c.rank); ++t) {
+        wf.input->read_frame(order.units[t], t, data);
+        progress.advance(1);
+      }
+      wf.input->read_extras(data);
+    } catch (const Error&) {
+      failure = std::current_exception();
+    } catch (const std::exception& e) {
+      failure = std::make_exception_ptr(InputError(describe_failure("reading the input", c.rank, e)));
+    }
+    progress.finish("");
+    agree_on_failure(comm, failure);
+    log.set_step("");
+  }
+  summary.stages.push_back({"read", seconds_since(start), 0});
+
+  run_steps(wf, data, comm, log, &summary);
+
+  // Write: provenance first, then every rank its own part; renamed only on success.
+  start = std::chrono::steady_clock::now();
+  std::map<std::string, AttrValue> provenance = {
+      {"tessera_version", std::string(version())},
+      {"tessera_git_commit", std::string(git_commit())},
+      {"workflow_file", wf.file},
+      {"workflow_name", wf.name},
+      {"workflow_description", wf.description},
+      {"workflow_toml", wf.text},
+      {"resolved_workflow", wf.resolved_toml()},
+      {"mpi_ranks", static_cast<std::int64_t>(c.size)},
+      {"start_utc", start_utc},
+      {"end_utc", utc_now()},
+      {"input_kind", wf.input_kind},
+  };
+  std::string overrides, hosts;
+  for (const auto& o : wf.overrides) overrides += (overrides.empty() ? "" : "\n") + o;
+  for (const auto& h : host_names(comm)) hosts += (hosts.empty() ? "" : ",") + h;
+  provenance["workflow_overrides"] = overrides;
+  provenance["hosts"] = hosts;
+  for (const auto& step : wf.steps) {
+    std::string text = "uses = \"" + step.uses + "\"\nenabled = " + (step.enabled ? "true" : "false");
+    if (step.instance)
+      for (const auto& [k, v] : step.instance->resolved_params()) text += "\n" + k + " = " + v;
+    provenance["step." + step.id] = text;
+  }
+  collectively(comm, [&] {
+    if (c.rank == 0) {
+      const auto parent = std::filesystem::path(wf.output_path).parent_path();
+      std::error_code ec;
+      if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+      if (ec) throw IoError(wf.output_path + ": cannot create directory " + parent.string() + ": " + ec.message());
+    }
+  });
+  log.info("[write] " + wf.output_path);
+  write_dataset_hdf5(data, wf.output_path, comm, provenance);
+  summary.stages.push_back({"write", seconds_since(start), 0});
+  summary.seconds = seconds_since(run_start);
+  return summary;
+}
+
+std::string RunSummary::str() const {
+  std::string out = "summary:\n";
+  char line[256];
+  for (const auto& s : stages) {
+    std::snprintf(line, sizeof line, "  %-24s %8.3f s%s%s\n", s.label.c_str(), s.seconds,
+                  s.bytes_moved ? "   moved " : "", s.bytes_moved ? human_bytes(static_cast<double>(s.bytes_moved)).c_str() : "");
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "  %-24s %8.3f s\noutput: %s\n", "total", seconds, output_path.c_str());
+  return out + line;
+}
+
+}  // namespace tessera

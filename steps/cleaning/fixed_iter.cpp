@@ -1,1 +1,101 @@
-// (being written)
+#include "steps/cleaning/fixed_iter.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "steps/common/dq_bits.hpp"
+
+namespace tessera::steps {
+namespace {
+
+/// Median of values (reordered); an even count averages the two middle values.
+float median_of(std::span<float> values) {
+  const std::size_t n = values.size();
+  if (n == 0) return std::nanf("");
+  auto middle = values.begin() + static_cast<std::ptrdiff_t>(n / 2);
+  std::nth_element(values.begin(), middle, values.end());
+  float upper = *middle;
+  if (n % 2 == 1) return upper;
+  float lower = *std::max_element(values.begin(), middle);
+  return 0.5f * (lower + upper);
+}
+
+}  // namespace
+
+std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> dq, const FixedIterParams& params,
+                              std::span<double> replaced_in_frame, FixedIterScratch& scratch) {
+  const std::size_t nt = series.size();
+  std::size_t replaced = 0;
+  auto mark = [&](std::size_t t, float value, std::uint32_t bit) {
+    if (!(dq[t] & dq::temporal_outlier)) replaced_in_frame[t] += 1;
+    dq[t] |= bit | dq::temporal_outlier;
+    series[t] = value;
+    ++replaced;
+  };
+
+  for (double sigma : params.sigmas) {
+    // Statistics over the finite samples as they stand at the start of the pass.
+    scratch.original.assign(series.begin(), series.end());
+    scratch.sorted.clear();
+    for (float v : series)
+      if (std::isfinite(v)) scratch.sorted.push_back(v);
+    if (scratch.sorted.empty()) return replaced;  // nothing to estimate from
+    const float centre = median_of(scratch.sorted);
+
+    double spread = 0;
+    if (params.estimator == "std") {
+      // The template's estimate: population std of the whole series, outliers included.
+      double sum = 0, sum2 = 0;
+      for (float v : scratch.sorted) sum += v;
+      const double mean = sum / static_cast<double>(scratch.sorted.size());
+      for (float v : scratch.sorted) sum2 += (v - mean) * (v - mean);
+      spread = std::sqrt(sum2 / static_cast<double>(scratch.sorted.size()));
+    } else {
+      scratch.deviations.clear();
+      for (float v : scratch.sorted) scratch.deviations.push_back(std::fabs(v - centre));
+      spread = 1.4826 * median_of(scratch.deviations);
+    }
+
+    const double limit = sigma * spread;
+    for (std::size_t t = 0; t < nt; ++t) {
+      const float v = scratch.original[t];
+      const bool finite = std::isfinite(v);
+      if (finite && (spread == 0 || std::fabs(v - centre) <= limit)) continue;
+      float value = centre;
+      if (params.replacement) {
+        const std::size_t r = static_cast<std::size_t>(*params.replacement);
+        const std::size_t lo = t >= r ? t - r : 0, hi = std::min(nt - 1, t + r);
+        scratch.deviations.clear();  // reused as the window buffer
+        for (std::size_t k = lo; k <= hi; ++k)
+          if (std::isfinite(scratch.original[k])) scratch.deviations.push_back(scratch.original[k]);
+        if (!scratch.deviations.empty()) value = median_of(scratch.deviations);
+      }
+      mark(t, value, finite ? 0u : dq::non_finite);
+    }
+  }
+  return replaced;
+}
+
+StepIO FixedIter::io(const Params&) {
+  StepIO io;
+  io.reads = {{DataKind::Cube, "data"}, {DataKind::Cube, "dq"}};
+  io.writes = {{DataKind::Cube, {"data", "", ""}},
+               {DataKind::Cube, {"dq", "", ""}, ElementType::UInt32},
+               {DataKind::FrameVector, {"fixed_iter_outliers", "1", "pixels replaced by fixed_iter in each frame"},
+                ElementType::Float32, true}};
+  return io;
+}
+
+void FixedIter::run(const Params& params, StepContext& context) {
+  auto data_tiles = context.tiles<float>("data");
+  auto dq_tiles = context.tiles<std::uint32_t>("dq");
+  std::vector<double>& counts = context.frame_vector("fixed_iter_outliers").values;
+  FixedIterScratch scratch;
+  for (std::size_t k = 0; k < data_tiles.size(); ++k) {
+    for (std::size_t i = 0; i < data_tiles[k].pixels(); ++i)
+      fixed_iter_series(data_tiles[k].series(i), dq_tiles[k].series(i), params, counts, scratch);
+    context.advance(data_tiles[k].pixels());
+  }
+}
+
+}  // namespace tessera::steps

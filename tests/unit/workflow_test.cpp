@@ -1,1 +1,122 @@
-// (being written)
+// Workflow files: DAG order, defaults, overrides, DOT, plans.
+#include <gtest/gtest.h>
+
+#include "support/memory_input.hpp"
+#include "tessera/errors.hpp"
+#include "tessera/plan.hpp"
+#include "tessera/workflow.hpp"
+
+namespace {
+
+using tessera::testing::test_registry;
+
+const char* kHeader = R"(
+[workflow]
+name = "t"
+[input]
+kind = "memory"
+[output]
+path = "out/t.h5"
+)";
+
+tessera::Workflow parse(const std::string& steps, std::vector<std::string> overrides = {}) {
+  static const tessera::Registry registry = test_registry();
+  return tessera::parse_workflow(kHeader + steps, "wf.toml", overrides, registry);
+}
+
+std::vector<std::string> order_ids(const tessera::Workflow& wf) {
+  std::vector<std::string> ids;
+  for (auto i : wf.order) ids.push_back(wf.steps[i].id);
+  return ids;
+}
+
+TEST(Workflow, StepsDefaultToFileOrder) {
+  auto wf = parse("[[step]]\nid='a'\nuses='frame_mean'\n[[step]]\nid='b'\nuses='uses_mean'\n[[step]]\nid='c'\nuses='fixed_iter'\n");
+  EXPECT_EQ(order_ids(wf), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(wf.steps[1].after, (std::vector<std::string>{"a"}));
+}
+
+TEST(Workflow, AfterReordersSteps) {
+  // c is declared first but depends on a; b depends on c.
+  auto wf = parse("[[step]]\nid='c'\nuses='fixed_iter'\nafter=['a']\n"
+                  "[[step]]\nid='b'\nuses='uses_mean'\nafter='c'\n"
+                  "[[step]]\nid='a'\nuses='frame_mean'\nafter=[]\n");
+  EXPECT_EQ(order_ids(wf), (std::vector<std::string>{"a", "c", "b"}));
+}
+
+TEST(Workflow, DisabledStepsAreSkipped) {
+  auto wf = parse("[[step]]\nid='a'\nuses='fixed_iter'\nenabled=false\n[[step]]\nid='b'\nuses='fixed_iter'\n");
+  EXPECT_EQ(order_ids(wf), (std::vector<std::string>{"b"}));
+}
+
+TEST(Workflow, DisabledProducerLeavesReaderUnsatisfied) {
+  try {
+    parse("[[step]]\nid='a'\nuses='frame_mean'\nenabled=false\n[[step]]\nid='b'\nuses='uses_mean'\n");
+    FAIL() << "expected ConfigError";
+  } catch (const tessera::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("reads per-frame vector 'frame_mean', which neither the input"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Workflow, SetOverridesAParameter) {
+  auto wf = parse("[[step]]\nid='clip'\nuses='fixed_iter'\n", {"clip.sigmas=[4, 5]", "clip.estimator=std"});
+  auto resolved = wf.steps[0].instance->resolved_params();
+  EXPECT_EQ(resolved[0].second, "[4.0, 5.0]");
+  EXPECT_EQ(resolved[2].second, "\"std\"");
+}
+
+TEST(Workflow, SetWithBadValueIsReportedWithItsArgument) {
+  try {
+    parse("[[step]]\nid='clip'\nuses='fixed_iter'\n", {"clip.sigmas=[-1]"});
+    FAIL();
+  } catch (const tessera::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--set clip.sigmas=[-1]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("sigmas: expected a value > 0.0"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Workflow, SetNamingAMissingStepFails) {
+  EXPECT_THROW(parse("[[step]]\nid='clip'\nuses='fixed_iter'\n", {"clop.sigmas=[4]"}), tessera::ConfigError);
+}
+
+TEST(Workflow, ResolvedTomlListsDefaults) {
+  auto wf = parse("[[step]]\nid='clip'\nuses='fixed_iter'\n");
+  const std::string text = wf.resolved_toml();
+  EXPECT_NE(text.find("sigmas = [10.0, 10.0]"), std::string::npos) << text;
+  EXPECT_NE(text.find("# replacement = unset"), std::string::npos) << text;
+  EXPECT_NE(text.find("estimator = \"mad\""), std::string::npos) << text;
+}
+
+TEST(Workflow, DotShowsNodesEdgesAndAccess) {
+  auto wf = parse("[[step]]\nid='a'\nuses='frame_mean'\n[[step]]\nid='b'\nuses='fixed_iter'\n");
+  const std::string dot = tessera::workflow_dot(wf);
+  EXPECT_NE(dot.find("digraph"), std::string::npos);
+  EXPECT_NE(dot.find("\"a\" -> \"b\""), std::string::npos) << dot;
+  EXPECT_NE(dot.find("fixed_iter (pixels)"), std::string::npos) << dot;
+  EXPECT_NE(dot.find("frame_mean (frames)"), std::string::npos) << dot;
+  EXPECT_NE(dot.find("\"b\" -> output"), std::string::npos) << dot;
+}
+
+TEST(Plan, TransposesOnlyWhereAccessChanges) {
+  auto wf = parse("[[step]]\nid='a'\nuses='frame_mean'\n[[step]]\nid='b'\nuses='fixed_iter'\n"
+                  "[[step]]\nid='c'\nuses='fixed_iter'\n[[step]]\nid='d'\nuses='uses_mean'\n"
+                  "[[step]]\nid='e'\nuses='frame_mean'\n");
+  const tessera::CubeShape shape{10, 64, 512};
+  auto plan = tessera::make_plan(wf, shape, 2);
+  ASSERT_EQ(plan.stages.size(), 5u);
+  EXPECT_FALSE(plan.stages[0].transpose_before);
+  EXPECT_TRUE(plan.stages[1].transpose_before);   // frames -> tiles
+  EXPECT_FALSE(plan.stages[2].transpose_before);  // still tiles
+  EXPECT_FALSE(plan.stages[3].transpose_before);  // reduce runs where it is
+  EXPECT_EQ(plan.stages[3].layout, tessera::Layout::PixelTiles);
+  EXPECT_TRUE(plan.stages[4].transpose_before);   // back to frames
+  // Tiles 64x256 on 2 ranks: tile 0 (x<256) on rank 0, tile 1 on rank 1. Rank 0 holds
+  // frames 0-4, so half of each half-frame moves: 10 frames * 64*256 pixels * 3 cubes * 4 B.
+  EXPECT_EQ(plan.stages[1].bytes_moved, std::size_t{10} * 64 * 256 * 3 * 4);
+  EXPECT_EQ(plan.total_bytes_moved(), 2 * plan.stages[1].bytes_moved);
+  EXPECT_NE(plan.str(wf).find("move    frames -> tiles 64x256"), std::string::npos) << plan.str(wf);
+}
+
+}  // namespace

@@ -1,0 +1,21 @@
+#pragma once
+/// The `tessera` subcommands. Each returns the process exit status.
+#include <string>
+#include <vector>
+
+#include "tessera/logger.hpp"
+
+namespace tessera::app {
+
+struct WorkflowArgs {
+  std::string path;
+  std::vector<std::string> overrides;  ///< --set STEP.PARAM=VALUE
+};
+
+int run_command(const WorkflowArgs& args, Verbosity verbosity);
+int validate_command(const WorkflowArgs& args);
+int graph_command(const WorkflowArgs& args);
+int plan_command(const WorkflowArgs& args, int nranks);
+int steps_command(const std::string& kind, bool markdown);
+
+}  // namespace tessera::app

@@ -1,0 +1,72 @@
+#pragma once
+/// A workflow file: TOML → validated steps → a Boost.Graph DAG in topological order.
+///
+/// ```toml
+/// [workflow]
+/// name = "smoke"
+/// [input]
+/// kind = "hst_flt_dir"
+/// path = "sim"
+/// [output]
+/// path = "out/smoke.h5"
+/// [[step]]
+/// id = "clip"
+/// uses = "fixed_iter"
+/// sigmas = [5.0, 5.0]
+/// ```
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tessera/diagnostics.hpp"
+#include "tessera/registry.hpp"
+
+namespace tessera {
+
+/// One `[[step]]` table.
+struct WorkflowStep {
+  std::string id;
+  std::string uses;
+  std::vector<std::string> after;  ///< ids it depends on (default: the previous step)
+  bool enabled = true;
+  SourcePos where;                 ///< the table's position
+  const StepInfo* info = nullptr;
+  std::unique_ptr<StepInstance> instance;
+};
+
+/// Engine settings from the optional `[engine]` table.
+struct EngineSettings {
+  std::int64_t tile_ny = 64;            ///< pixel tile height
+  std::int64_t tile_nx = 256;           ///< pixel tile width
+  double transpose_chunk_mb = 64;       ///< bound on each all-to-all round's send buffer
+};
+
+struct Workflow {
+  std::string file;        ///< path as given
+  std::string text;        ///< the file's TOML text (for provenance)
+  std::vector<std::string> overrides;  ///< --set arguments applied
+  std::string name, description;
+  std::string input_kind;
+  std::unique_ptr<FrameSource> input;
+  std::vector<DataOut> input_provides;
+  std::string output_path;
+  EngineSettings engine;
+  std::vector<WorkflowStep> steps;  ///< in file order
+  std::vector<std::size_t> order;   ///< indices into steps, topological, enabled steps only
+
+  /// The resolved workflow as TOML: every step with every parameter, defaults included.
+  std::string resolved_toml() const;
+};
+
+/// Parses and validates a workflow. `overrides` are "STEP.PARAM=VALUE" strings (`--set`).
+/// Every problem found is reported at once: throws ConfigError whose message has one
+/// "file:line:column: problem" line per problem.
+Workflow load_workflow(const std::string& path, const std::vector<std::string>& overrides, const Registry& registry);
+/// Same, from text already in memory (`path` is used for messages).
+Workflow parse_workflow(const std::string& text, const std::string& path, const std::vector<std::string>& overrides,
+                        const Registry& registry);
+
+/// Graphviz DOT of the workflow's DAG, each node labelled with its kind and access pattern.
+std::string workflow_dot(const Workflow& workflow);
+
+}  // namespace tessera
