@@ -25,6 +25,6 @@ function(tessera_add_unit_test name)
   target_link_libraries(${name} PRIVATE tessera::steps tessera::engine GTest::gtest GTest::gtest_main tessera_warnings ${ARG_LIBS})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE TESSERA_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-  gtest_discover_tests(${name} WORKING_DIRECTORY ${PROJECT_BINARY_DIR}
+  gtest_discover_tests(${name} TEST_PREFIX "${name}." WORKING_DIRECTORY ${PROJECT_BINARY_DIR}
     PROPERTIES ENVIRONMENT "TESSERA_SOURCE_DIR=${PROJECT_SOURCE_DIR};TESSERA_BINARY_DIR=${PROJECT_BINARY_DIR}")
 endfunction()

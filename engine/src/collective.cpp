@@ -108,6 +108,7 @@ Progress::Progress(MPI_Comm comm, const Logger& log, std::string label, std::siz
   MPI_Comm_size(comm_, &nranks_);
   total_units_ = sum_over_ranks(comm_, local_units);
   remote_counts_.assign(static_cast<std::size_t>(nranks_), 0);
+  final_received_.assign(static_cast<std::size_t>(nranks_), false);
   start_ = last_send_ = last_print_ = std::chrono::steady_clock::now();
   tty_ = rank_ == 0 && isatty(fileno(stderr)) && log_.verbosity() == Verbosity::Normal;
 }
@@ -141,20 +142,20 @@ void Progress::advance(std::size_t units) {
 }
 
 void Progress::drain(bool until_final) {
-  // Messages from one sender arrive in order, so reading until its final message
-  // consumes every progress message it sent.
+  // Messages from one sender arrive in order, so reading until its final message consumes
+  // every progress message it sent. A final message may already have been read by an
+  // earlier, non-blocking drain.
   for (int q = 1; q < nranks_; ++q) {
-    bool done = false;
-    while (!done) {
+    const auto index = static_cast<std::size_t>(q);
+    while (!final_received_[index]) {
       int flag = 1;
       MPI_Status status;
       if (!until_final) MPI_Iprobe(q, MPI_ANY_TAG, comm_, &flag, &status);
       if (!flag) break;
       unsigned long long value = 0;
       MPI_Recv(&value, 1, MPI_UNSIGNED_LONG_LONG, q, MPI_ANY_TAG, comm_, &status);
-      remote_counts_[static_cast<std::size_t>(q)] = value;
-      done = status.MPI_TAG == kFinalTag;
-      if (!until_final && done) break;
+      remote_counts_[index] = value;
+      final_received_[index] = status.MPI_TAG == kFinalTag;
     }
   }
   remote_done_ = 0;

@@ -57,13 +57,4 @@ std::vector<std::string> Registry::input_names() const {
   return out;
 }
 
-const Registry& builtin_registry() {
-  static const Registry registry = [] {
-    Registry r;
-    register_builtins(r);
-    return r;
-  }();
-  return registry;
-}
-
 }  // namespace tessera

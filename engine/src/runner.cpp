@@ -75,7 +75,10 @@ FrameOrder read_frame_order(Workflow& wf, MPI_Comm comm) {
   constexpr std::size_t kWidth = 8;
   std::vector<double> packed(units.size() * kWidth, 0.0);
   collectively(comm, [&] {
-    for (std::size_t i = static_cast<std::size_t>(c.rank); i < units.size(); i += static_cast<std::size_t>(c.size)) {
+    // Contiguous blocks of units, like the frame slabs: when file order is time order (as
+    // with HST rootnames) each rank opens only the files of its own frames.
+    const Partition blocks = Partition::frames({units.size(), 1, 1}, c.size);
+    for (std::size_t i = blocks.frame_begin(c.rank); i < blocks.frame_end(c.rank); ++i) {
       UnitHeader h = wf.input->read_header(i);
       packed[i * kWidth] = h.ny;
       packed[i * kWidth + 1] = h.nx;

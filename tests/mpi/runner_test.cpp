@@ -32,7 +32,7 @@ std::string out_path(const std::string& name) {
 }
 
 const Registry& registry() {
-  static const Registry r = testing::test_registry();
+  static const Registry r = tessera::testing::test_registry();
   return r;
 }
 
@@ -62,7 +62,7 @@ Expected expected(std::size_t nt, std::size_t ny, std::size_t nx) {
   for (std::size_t y = 0; y < ny; ++y)
     for (std::size_t x = 0; x < nx; ++x) {
       for (std::size_t t = 0; t < nt; ++t)
-        series[t] = testing::memory_value(t, y, x) + (testing::memory_is_outlier(t, y, x) ? 1000.0f : 0.0f);
+        series[t] = tessera::testing::memory_value(t, y, x) + (tessera::testing::memory_is_outlier(t, y, x) ? 1000.0f : 0.0f);
       std::fill(dq.begin(), dq.end(), 0u);
       steps::fixed_iter_series(series, dq, p, e.outliers, scratch);
       for (std::size_t t = 0; t < nt; ++t) e.data[(t * ny + y) * nx + x] = series[t];
@@ -93,7 +93,8 @@ TEST_P(Runner, OutputIsTheSameForAnyRankCountAndTileShape) {
     EXPECT_EQ(std::get<std::int64_t>(file.read_attribute("mpi_ranks")), nranks());
     EXPECT_NE(std::get<std::string>(file.read_attribute("step.clip")).find("sigmas = [6.0, 4.0]"), std::string::npos);
   }
-  fs::remove(path);
+  MPI_Barrier(MPI_COMM_WORLD);  // rank 0 reads the file before anyone removes it
+  if (rank() == 0) fs::remove(path);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiles, Runner,
@@ -128,7 +129,7 @@ struct FailOnLastRank {
 };
 
 TEST(RunnerFailure, StepFailureOnOneRankIsReportedByAll) {
-  Registry r = testing::test_registry();
+  Registry r = tessera::testing::test_registry();
   r.add_step(describe_step<FailOnLastRank>());
   const std::string path = out_path("step_failure");
   Workflow wf = parse_workflow("[input]\nkind='memory'\n[output]\npath='" + path +

@@ -120,3 +120,25 @@ TEST(Plan, TransposesOnlyWhereAccessChanges) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Registry, HelpComesFromTheStepDeclaration) {
+  const tessera::Registry& registry = tessera::builtin_registry();
+  const tessera::StepInfo* info = registry.find_step("fixed_iter");
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->default_access, tessera::Access::Pixels);
+  ASSERT_EQ(info->params.size(), 3u);
+  EXPECT_EQ(info->params[0].name, "sigmas");
+  EXPECT_EQ(info->params[0].default_text, "[10.0, 10.0]");
+  EXPECT_EQ(info->params[1].name, "replacement");
+  EXPECT_EQ(info->params[1].default_text, "unset");
+  EXPECT_EQ(info->params[2].constraint, "one of: std, mad");
+  for (const auto& p : info->params) EXPECT_FALSE(p.doc.empty()) << p.name;
+  ASSERT_EQ(info->default_io.writes.size(), 3u);
+  EXPECT_EQ(info->default_io.writes[2].info.name, "fixed_iter_outliers");
+  EXPECT_EQ(registry.find_step("nope"), nullptr);
+  ASSERT_NE(registry.find_input("hst_flt_dir"), nullptr);
+}
+
+}  // namespace

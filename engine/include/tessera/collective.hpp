@@ -59,6 +59,7 @@ class Progress {
   int rank_ = 0, nranks_ = 1;
   std::size_t total_units_ = 0, local_done_ = 0, sent_done_ = 0, remote_done_ = 0;
   std::vector<std::size_t> remote_counts_;
+  std::vector<bool> final_received_;
   std::vector<MPI_Request> requests_;
   std::vector<std::unique_ptr<unsigned long long>> buffers_;
   std::chrono::steady_clock::time_point start_, last_send_, last_print_;

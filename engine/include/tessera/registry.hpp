@@ -25,7 +25,8 @@ class Registry {
   std::vector<InputInfo> inputs_;
 };
 
-/// Every built-in step and input kind (defined in steps/registry.cpp).
+/// Every built-in step and input kind. Both are defined in steps/registry.cpp (tessera::steps):
+/// the engine itself knows no step.
 void register_builtins(Registry& registry);
 
 /// The process-wide registry with the built-ins, created on first use.

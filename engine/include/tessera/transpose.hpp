@@ -18,9 +18,10 @@ struct TransposeStats {
 /// passes the same target). Frames → tiles, tiles → frames and tiles → other tiles are
 /// all supported; a no-op when the partitions are equal.
 ///
-/// Memory bound: cubes move one at a time; besides the cube's old and new local storage,
-/// each rank holds at most one send and one receive buffer of `chunk_bytes` each (rounded
-/// up to whole frames: at least one frame's worth of data per round).
+/// Memory bound: cubes move one at a time and a rank's own share is copied directly, so
+/// besides the cube's old and new local storage each rank holds one send and one receive
+/// buffer of at most max(chunk_bytes, 4·u) bytes, u being the most elements any rank moves
+/// for one pixel (frames ↔ tiles) or one sample (tiles → tiles). See docs/transposes.md.
 TransposeStats redistribute(Dataset& data, const Partition& target, MPI_Comm comm,
                             std::size_t chunk_bytes = std::size_t{64} << 20);
 

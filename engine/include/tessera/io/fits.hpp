@@ -1,9 +1,19 @@
 #pragma once
 /// Thin CFITSIO wrappers: each call that fails throws IoError/InputError with the file
 /// name and CFITSIO's own error text (fits_get_errstatus) appended.
+///
+/// Reading a file opened with open_read() throws InputError (the input is bad or
+/// unreadable); creating or writing throws IoError. Example:
+/// ```cpp
+/// auto f = tessera::fits::File::open_read("visit/specimages/or00fm000_flt.fits");
+/// double start = f.require_double("EXPSTART");
+/// if (!f.goto_extension("SCI")) throw tessera::InputError(f.path() + ": no SCI extension");
+/// std::vector<float> sci = f.read_image_float();
+/// ```
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -12,6 +22,8 @@ namespace tessera::fits {
 /// An open FITS file (read-only or newly created); closes on destruction.
 class File {
  public:
+  /// Opens an existing file read-only; throws InputError when it is missing or not FITS.
+  /// The name is taken literally (no CFITSIO extended-filename syntax).
   static File open_read(const std::string& path);
   /// Creates (overwriting) a file with an empty primary HDU.
   static File create(const std::string& path);
@@ -19,6 +31,9 @@ class File {
   File& operator=(File&&) noexcept;
   ~File();
   const std::string& path() const { return path_; }
+
+  /// Flushes and closes; throws IoError on failure (the destructor closes quietly).
+  void close();
 
   /// Moves to the primary HDU.
   void goto_primary();
@@ -29,6 +44,7 @@ class File {
   /// Header keywords of the current HDU.
   std::optional<double> read_double(const std::string& key);
   std::optional<std::string> read_string(const std::string& key);
+  /// Throws InputError ("path: SCI: no EXPTIME keyword") when the keyword is missing.
   double require_double(const std::string& key);
 
   /// Current HDU's image: BITPIX and axes (NAXIS1 = x first, as FITS stores them).
@@ -37,18 +53,33 @@ class File {
   /// Reads the whole current 2D image converted to float / uint32 (row-major y, x).
   std::vector<float> read_image_float();
   std::vector<std::uint32_t> read_image_uint32();
+  /// The same into a caller's buffer of exactly ny*nx values (e.g. a frame of a slab).
+  /// Negative integers keep their bit pattern at the image's width (int16 -32768 -> 32768).
+  void read_image_float(std::span<float> out);
+  void read_image_uint32(std::span<std::uint32_t> out);
 
   /// Writes a new image extension (becomes the current HDU).
   void append_image_float(const std::string& extname, const std::vector<float>& values, long ny, long nx);
+  /// BITPIX 16 as calwf3 writes DQ; values above 32767 throw IoError.
   void append_image_int16(const std::string& extname, const std::vector<std::uint16_t>& values, long ny, long nx);
-  /// Header keyword in the current HDU.
+  /// Header keyword in the current HDU (added, or updated when present).
   void write_key(const std::string& key, double value, const std::string& comment);
+  void write_key(const std::string& key, int value, const std::string& comment);
   void write_key(const std::string& key, const std::string& value, const std::string& comment);
 
  private:
-  File(void* handle, std::string path) : handle_(handle), path_(std::move(path)) {}
+  File(void* handle, std::string path, bool writing) : handle_(handle), path_(std::move(path)), writing_(writing) {}
+  /// Throws (InputError when reading, IoError when writing) if status is non-zero.
+  void check(int status, const std::string& what) const;
+  /// "path: SCI: " — where a problem is, for messages.
+  std::string where() const;
+  /// Pixels of the current image after checking it is 2D and holds exactly `expected`.
+  long long image_pixels(std::size_t expected);
+
   void* handle_ = nullptr;  // fitsfile*
   std::string path_;
+  bool writing_ = false;
+  std::string hdu_ = "primary HDU";  // for messages
 };
 
 }  // namespace tessera::fits

@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <map>
+#include <vector>
 #include <string>
 
 #include "tessera/dataset.hpp"
@@ -23,5 +24,11 @@ namespace tessera {
 /// rank. Collective: every rank of `comm` must call it.
 void write_dataset_hdf5(const Dataset& data, const std::string& path, MPI_Comm comm,
                         const std::map<std::string, AttrValue>& extra_attributes);
+
+namespace detail {
+/// Test hook: for each raw-data write of this rank's last write_dataset_hdf5 call, the I/O
+/// mode HDF5 reports it used (H5Pget_mpio_actual_io_mode), e.g. "contiguous collective".
+std::vector<std::string> last_hdf5_io_modes();
+}  // namespace detail
 
 }  // namespace tessera
