@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "tessera/errors.hpp"
 
@@ -42,8 +43,9 @@ int simulate_command(const SimulateArgs& args) {
                  args.uvis.ny, args.uvis.nx, static_cast<unsigned long long>(args.uvis.seed), args.uvis.out_dir.c_str());
     const sim::UvisSimSummary summary = sim::simulate_uvis(args.uvis);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr, "%s\nwrote %s/specimages, %s/directimages and %s/truth.h5 in %.1f s\n", summary.str().c_str(),
-                 args.uvis.out_dir.c_str(), args.uvis.out_dir.c_str(), args.uvis.out_dir.c_str(), seconds);
+    const std::filesystem::path out(args.uvis.out_dir);
+    std::fprintf(stderr, "%s\nwrote %s, %s and %s in %.1f s\n", summary.str().c_str(), (out / "specimages").c_str(),
+                 (out / "directimages").c_str(), (out / "truth.h5").c_str(), seconds);
     return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "tessera: error: %s\n", e.what());

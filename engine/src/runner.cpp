@@ -1,5 +1,6 @@
 #include "tessera/runner.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -60,6 +61,18 @@ void prepare_outputs(Dataset& data, const StepIO& io) {
         std::fill(it->second.values.begin(), it->second.values.end(), 0.0);
     }
   }
+}
+
+/// "name: total 123, most 9 in frame 4" for a per-frame result, as a quick diagnostic.
+std::string describe_vector(const FrameVector& v) {
+  if (v.values.empty()) return v.info.name + ": empty";
+  const auto most = std::max_element(v.values.begin(), v.values.end());
+  double total = 0;
+  for (double x : v.values) total += x;
+  char text[256];
+  std::snprintf(text, sizeof text, "%s: total %.6g, largest %.6g in frame %td", v.info.name.c_str(), total, *most,
+                most - v.values.begin());
+  return text;
 }
 
 std::string describe_failure(const std::string& where, int rank, const std::exception& e) {
@@ -137,6 +150,8 @@ void run_steps(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log_in,
     progress.finish("");
     agree_on_failure(comm, failure);
     combine_frame_vectors(data, io, comm);
+    for (const auto& w : io.writes)
+      if (w.kind == DataKind::FrameVector) log.info("  " + describe_vector(data.frame_vector(w.info.name)));
     if (summary) summary->stages.push_back({step.id, progress.elapsed_seconds(), 0});
   }
   log.set_step("");

@@ -33,28 +33,33 @@ std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> 
     ++replaced;
   };
 
+  float centre = 0;
+  double spread = 0;
+  bool stats_current = false;  // centre and spread describe the series as it stands
   for (double sigma : params.sigmas) {
-    // Statistics over the finite samples as they stand at the start of the pass.
-    scratch.original.assign(series.begin(), series.end());
-    scratch.sorted.clear();
-    for (float v : series)
-      if (std::isfinite(v)) scratch.sorted.push_back(v);
-    if (scratch.sorted.empty()) return replaced;  // nothing to estimate from
-    const float centre = median_of(scratch.sorted);
-
-    double spread = 0;
-    if (params.estimator == "std") {
-      // The template's estimate: population std of the whole series, outliers included.
-      double sum = 0, sum2 = 0;
-      for (float v : scratch.sorted) sum += v;
-      const double mean = sum / static_cast<double>(scratch.sorted.size());
-      for (float v : scratch.sorted) sum2 += (v - mean) * (v - mean);
-      spread = std::sqrt(sum2 / static_cast<double>(scratch.sorted.size()));
-    } else {
-      scratch.deviations.clear();
-      for (float v : scratch.sorted) scratch.deviations.push_back(std::fabs(v - centre));
-      spread = 1.4826 * median_of(scratch.deviations);
+    if (!stats_current) {
+      // Statistics over the finite samples as they stand at the start of the pass.
+      scratch.original.assign(series.begin(), series.end());
+      scratch.sorted.clear();
+      for (float v : series)
+        if (std::isfinite(v)) scratch.sorted.push_back(v);
+      if (scratch.sorted.empty()) return replaced;  // nothing to estimate from
+      centre = median_of(scratch.sorted);
+      if (params.estimator == "std") {
+        // The template's estimate: population std of the whole series, outliers included.
+        double sum = 0, sum2 = 0;
+        for (float v : scratch.sorted) sum += v;
+        const double mean = sum / static_cast<double>(scratch.sorted.size());
+        for (float v : scratch.sorted) sum2 += (v - mean) * (v - mean);
+        spread = std::sqrt(sum2 / static_cast<double>(scratch.sorted.size()));
+      } else {
+        scratch.deviations.clear();
+        for (float v : scratch.sorted) scratch.deviations.push_back(std::fabs(v - centre));
+        spread = 1.4826 * median_of(scratch.deviations);
+      }
+      stats_current = true;
     }
+    const std::size_t replaced_before = replaced;
 
     const double limit = sigma * spread;
     for (std::size_t t = 0; t < nt; ++t) {
@@ -72,6 +77,9 @@ std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> 
       }
       mark(t, value, finite ? 0u : dq::non_finite);
     }
+    // A pass that replaced nothing leaves the statistics as they were: the next pass only
+    // needs its own threshold (most pixels take this path).
+    stats_current = replaced == replaced_before;
   }
   return replaced;
 }
