@@ -11,6 +11,8 @@
 
 #include "tessera/errors.hpp"
 #include "tessera/io/hdf5_file.hpp"
+#include "support/mpi_world.hpp"
+#include "support/shell.hpp"
 #include "tessera/io/hdf5_writer.hpp"
 
 namespace {
@@ -18,21 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace tessera;
 
-int rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int nranks() {
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
-
-/// The same path on every rank, distinct per rank count so that ctest may run them at once.
-std::string out_path(const std::string& name) {
-  return (fs::current_path() / ("hdf5_writer_test_" + name + "_np" + std::to_string(nranks()) + ".h5")).string();
-}
+int rank() { return tessera::testing::world_rank(); }
+int nranks() { return tessera::testing::world_size(); }
+std::string out_path(const std::string& name) { return tessera::testing::per_rank_count_path("hdf5_writer_test", name); }
 
 // Known functions of (t, y, x), exact in float32.
 float flux(std::size_t t, std::size_t y, std::size_t x) { return 1000.0f * t + 10.0f * y + 0.5f * x + 0.25f; }
@@ -228,20 +218,11 @@ TEST(WriterFailure, ClashingNamesFailOnEveryRankAndLeaveNoFile) {
   EXPECT_FALSE(fs::exists(path + ".partial"));
 }
 
-/// Runs a shell command and returns its exit status and output.
-std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using tessera::testing::run_command;
 
 TEST(WriterXarray, OpensWithNoOptions) {
   // Every rank skips or none does, so that the collective write below matches up.
-  int have_xarray = rank() == 0 && run("/usr/bin/python3 -c 'import xarray'").first == 0;
+  int have_xarray = rank() == 0 && run_command("/usr/bin/python3 -c 'import xarray'").first == 0;
   MPI_Bcast(&have_xarray, 1, MPI_INT, 0, MPI_COMM_WORLD);
   if (!have_xarray) GTEST_SKIP() << "/usr/bin/python3 lacks xarray";
   const std::string path = out_path("xarray");
@@ -266,7 +247,7 @@ assert ds.attrs["instrument"] == "WFC3/UVIS" and ds.attrs["visit"] == 17 and ds.
 assert ds.attrs["workflow_toml"] == "#" * 100000
 print("ok")
 )";
-    const auto [status, output] = run("/usr/bin/python3 -c '" + script + "' " + path);
+    const auto [status, output] = run_command("/usr/bin/python3 -c '" + script + "' " + path);
     EXPECT_EQ(status, 0) << output;
     EXPECT_NE(output.find("ok"), std::string::npos) << output;
     fs::remove(path);

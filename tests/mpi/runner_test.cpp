@@ -7,6 +7,7 @@
 
 #include "steps/cleaning/fixed_iter.hpp"
 #include "support/memory_input.hpp"
+#include "support/mpi_world.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/io/hdf5_file.hpp"
 #include "tessera/runner.hpp"
@@ -16,20 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace tessera;
 
-int rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int nranks() {
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
-
-std::string out_path(const std::string& name) {
-  return (fs::current_path() / ("runner_test_" + name + "_np" + std::to_string(nranks()) + ".h5")).string();
-}
+int rank() { return tessera::testing::world_rank(); }
+int nranks() { return tessera::testing::world_size(); }
+std::string out_path(const std::string& name) { return tessera::testing::per_rank_count_path("runner_test", name); }
 
 const Registry& registry() {
   static const Registry r = tessera::testing::test_registry();

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "steps/inputs/hst_flt_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/io/fits.hpp"
 
@@ -20,26 +21,9 @@ using tessera::HstFltDir;
 
 static_assert(tessera::InputKind<HstFltDir>);
 
-/// A fresh directory under the build tree (or /tmp), removed at the end of the test.
-class TempDir {
+class TempDir : public tessera::testing::TempDir {
  public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const char* binary_dir = std::getenv("TESSERA_BINARY_DIR");
-    const fs::path base = binary_dir ? fs::path(binary_dir) / "test_tmp" : fs::temp_directory_path();
-    path_ = base / ("fits_input_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
+  TempDir() : tessera::testing::TempDir("fits_input") {}
 };
 
 /// One exposure to write: SCI = level + 10 y + x, ERR = 1 + level / 100, DQ = (y nx + x) · 16.

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "tessera/errors.hpp"
+#include "support/shell.hpp"
 #include "tessera/io/hdf5_file.hpp"
 
 namespace {
@@ -145,19 +146,10 @@ TEST(Hdf5File, MovedFileKeepsWorking) {
   EXPECT_EQ(b.read_ints("v"), (std::vector<std::int64_t>{7}));
 }
 
-/// Runs a shell command and returns its exit status and output.
-std::pair<int, std::string> run(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe)) output += buffer.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using tessera::testing::run_command;
 
 TEST(Hdf5File, XarrayOpensItWithNoOptions) {
-  if (run("/usr/bin/python3 -c 'import xarray, h5netcdf'").first != 0) GTEST_SKIP() << "/usr/bin/python3 lacks xarray";
+  if (run_command("/usr/bin/python3 -c 'import xarray, h5netcdf'").first != 0) GTEST_SKIP() << "/usr/bin/python3 lacks xarray";
   TempPath path;
   write_sample(path.str());
   // Default engine (netCDF4) and h5netcdf both: the two libraries read dimension scales
@@ -180,7 +172,7 @@ for engine in (None, "h5netcdf"):
     ds.close()
 print("ok")
 )";
-  const auto [status, output] = run("/usr/bin/python3 -c '" + script + "' " + path.str());
+  const auto [status, output] = run_command("/usr/bin/python3 -c '" + script + "' " + path.str());
   EXPECT_EQ(status, 0) << output;
   EXPECT_TRUE(contains(output, "ok")) << output;
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "steps/inputs/hst_flt_dir.hpp"
+#include "support/temp_dir.hpp"
 #include "steps/simulate/uvis_simulator.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/io/fits.hpp"
@@ -20,25 +21,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using tessera::sim::UvisSimOptions;
-
-class TempDir {
+class TempDir : public tessera::testing::TempDir {
  public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const char* binary_dir = std::getenv("TESSERA_BINARY_DIR");
-    const fs::path base = binary_dir ? fs::path(binary_dir) / "test_tmp" : fs::temp_directory_path();
-    path_ = base / ("simulator_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : tessera::testing::TempDir("simulator") {}
 };
 
 UvisSimOptions small_options(const fs::path& out, std::uint64_t seed) {
