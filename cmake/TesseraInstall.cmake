@@ -12,8 +12,12 @@ install(EXPORT tesseraTargets NAMESPACE tessera:: DESTINATION ${CMAKE_INSTALL_LI
 file(WRITE ${PROJECT_BINARY_DIR}/tesseraConfig.cmake.in [=[
 @PACKAGE_INIT@
 include(CMakeFindDependencyMacro)
-find_dependency(MPI COMPONENTS C CXX)
+find_dependency(MPI COMPONENTS CXX)
 find_dependency(tomlplusplus CONFIG)
+# Private dependencies of the static libraries, needed at link time.
+find_dependency(Boost 1.74 CONFIG COMPONENTS graph)
+find_dependency(PkgConfig)
+pkg_check_modules(CFITSIO REQUIRED IMPORTED_TARGET cfitsio)
 include("${CMAKE_CURRENT_LIST_DIR}/tesseraTargets.cmake")
 ]=])
 configure_package_config_file(${PROJECT_BINARY_DIR}/tesseraConfig.cmake.in ${PROJECT_BINARY_DIR}/tesseraConfig.cmake
