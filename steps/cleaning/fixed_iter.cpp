@@ -33,6 +33,7 @@ std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> 
     ++replaced;
   };
 
+  const bool use_std = params.estimator == "std";
   float centre = 0;
   double spread = 0;
   bool stats_current = false;  // centre and spread describe the series as it stands
@@ -40,21 +41,23 @@ std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> 
     if (!stats_current) {
       // Statistics over the finite samples as they stand at the start of the pass.
       scratch.original.assign(series.begin(), series.end());
-      scratch.sorted.clear();
+      scratch.sorted.resize(nt);
+      std::size_t finite = 0;
       for (float v : series)
-        if (std::isfinite(v)) scratch.sorted.push_back(v);
-      if (scratch.sorted.empty()) return replaced;  // nothing to estimate from
-      centre = median_of(scratch.sorted);
-      if (params.estimator == "std") {
+        if (std::isfinite(v)) scratch.sorted[finite++] = v;
+      if (finite == 0) return replaced;  // nothing to estimate from
+      const std::span<float> values(scratch.sorted.data(), finite);
+      centre = median_of(values);
+      if (use_std) {
         // The template's estimate: population std of the whole series, outliers included.
         double sum = 0, sum2 = 0;
-        for (float v : scratch.sorted) sum += v;
-        const double mean = sum / static_cast<double>(scratch.sorted.size());
-        for (float v : scratch.sorted) sum2 += (v - mean) * (v - mean);
-        spread = std::sqrt(sum2 / static_cast<double>(scratch.sorted.size()));
+        for (float v : values) sum += v;
+        const double mean = sum / static_cast<double>(finite);
+        for (float v : values) sum2 += (v - mean) * (v - mean);
+        spread = std::sqrt(sum2 / static_cast<double>(finite));
       } else {
-        scratch.deviations.clear();
-        for (float v : scratch.sorted) scratch.deviations.push_back(std::fabs(v - centre));
+        scratch.deviations.resize(finite);
+        for (std::size_t i = 0; i < finite; ++i) scratch.deviations[i] = std::fabs(values[i] - centre);
         spread = 1.4826 * median_of(scratch.deviations);
       }
       stats_current = true;

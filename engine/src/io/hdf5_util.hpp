@@ -185,6 +185,13 @@ inline void select_hyperslab(hid_t space, const std::vector<hsize_t>& start, con
         "cannot select a hyperslab");
 }
 
+/// Adds a block to the current selection (union).
+inline void add_hyperslab(hid_t space, const std::vector<hsize_t>& start, const std::vector<hsize_t>& count,
+                          hid_t where) {
+  check(H5Sselect_hyperslab(space, H5S_SELECT_OR, start.data(), nullptr, count.data(), nullptr), where,
+        "cannot add a block to a hyperslab selection");
+}
+
 inline void select_none(hid_t space, hid_t where) { check(H5Sselect_none(space), where, "cannot select nothing"); }
 
 inline Handle get_space(hid_t dataset) {
