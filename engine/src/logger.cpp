@@ -16,9 +16,7 @@ static void emit(const std::string& line) {
 }
 
 void Logger::info(const std::string& message) const {
-  if (verbosity_ == Verbosity::Quiet) return;
-  if (rank_ == 0 && verbosity_ == Verbosity::Normal) emit(message);
-  if (verbosity_ == Verbosity::Verbose) emit(prefix() + message);
+  if (verbosity_ != Verbosity::Quiet && rank_ == 0) emit(message);
 }
 
 void Logger::debug(const std::string& message) const {

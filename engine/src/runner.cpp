@@ -142,11 +142,17 @@ void run_steps(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log_in,
     Progress progress(comm, log, label, data.partition().local_work_units(c.rank));
     StepContext context(data, log, [&](std::size_t units) { progress.advance(units); });
     std::exception_ptr failure;
+    const auto step_start = std::chrono::steady_clock::now();
     try {
       step.instance->run(context);
     } catch (const std::exception& e) {
       failure = std::make_exception_ptr(StepError(describe_failure("step '" + step.id + "' (" + step.uses + ")", c.rank, e)));
     }
+    // Per-rank figures show load balance with -v.
+    char detail[160];
+    std::snprintf(detail, sizeof detail, "%zu %s on this rank in %.3f s", data.partition().local_work_units(c.rank),
+                  layout == Layout::Frames ? "frames" : "pixels", seconds_since(step_start));
+    log.debug(detail);
     progress.finish("");
     agree_on_failure(comm, failure);
     combine_frame_vectors(data, io, comm);

@@ -15,7 +15,7 @@ class Logger {
   int rank() const { return rank_; }
   Verbosity verbosity() const { return verbosity_; }
 
-  /// Progress-level message, printed by rank 0 only (all ranks with -v).
+  /// Progress-level message about the whole run, printed by rank 0 only.
   void info(const std::string& message) const;
   /// Detail printed only with -v, by every rank.
   void debug(const std::string& message) const;
