@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -75,6 +76,37 @@ std::string describe_vector(const FrameVector& v) {
   return text;
 }
 
+/// Counts NaN and infinite values of the float cubes in each frame just read, records them
+/// in the per-frame vector `nonfinite_input` and warns, naming the first frame's unit (file).
+/// They are not an error: cleaning steps replace them.
+void report_non_finite(Dataset& data, const FrameOrder& order, MPI_Comm comm, const Logger& log) {
+  FrameVector& counts = data.add_frame_vector({"nonfinite_input", "1", "NaN or infinite input values in the frame (all float cubes)"}, true);
+  for (auto& [name, cube] : data.cubes()) {
+    if (cube.type() != ElementType::Float32) continue;
+    auto slab = data.frames<float>(name);
+    for (std::size_t t = slab.t_begin; t < slab.t_end; ++t)
+      for (float v : slab.frame(t)) counts.values[t] += std::isfinite(v) ? 0.0 : 1.0;
+  }
+  combine_frame_vectors(data, {{}, {DataOut{DataKind::FrameVector, counts.info}}}, comm);
+  double total = 0;
+  std::size_t frames = 0, first = counts.values.size();
+  for (std::size_t t = 0; t < counts.values.size(); ++t) {
+    total += counts.values[t];
+    if (counts.values[t] > 0) {
+      ++frames;
+      first = std::min(first, t);
+    }
+  }
+  if (total > 0 && data.rank() == 0) {
+    char text[512];
+    std::snprintf(text, sizeof text,
+                  "%.0f NaN or infinite input values in %zu frame%s, first in frame %zu (%s); see the per-frame "
+                  "vector nonfinite_input",
+                  total, frames, frames == 1 ? "" : "s", first, order.unit_names[order.units[first]].c_str());
+    log.warn(text);
+  }
+}
+
 std::string describe_failure(const std::string& where, int rank, const std::exception& e) {
   return where + " failed on rank " + std::to_string(rank) + ": " + e.what();
 }
@@ -108,6 +140,7 @@ FrameOrder read_frame_order(Workflow& wf, MPI_Comm comm) {
   }
   FrameOrder order;
   collectively(comm, [&] { order = wf.input->arrange(headers); });
+  order.unit_names = units;
   return order;
 }
 
@@ -201,6 +234,7 @@ RunSummary run_workflow(Workflow& wf, MPI_Comm comm, const RunOptions& options) 
     }
     progress.finish("");
     agree_on_failure(comm, failure);
+    report_non_finite(data, order, comm, log);
     log.set_step("");
   }
   summary.stages.push_back({"read", seconds_since(start), 0});

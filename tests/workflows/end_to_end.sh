@@ -46,4 +46,23 @@ set -e
 [[ $status -eq 2 ]] || fail "malformed TOML: exit $status, want 2"
 grep -q "broken.toml:2:" broken.log || { cat broken.log; fail "malformed TOML position"; }
 
+# A NaN in one input frame is reported (naming the file), replaced and flagged, not propagated.
+cp -r sim sim_nan
+nan_file=$(ls sim_nan/specimages/*_flt.fits | sed -n 5p)
+/usr/bin/python3 -c "
+from astropy.io import fits; import numpy as np, sys
+with fits.open(sys.argv[1], mode='update') as f: f['SCI'].data[40, 100] = np.nan
+" "$nan_file"
+"$mpiexec" -n 2 --oversubscribe "$tessera" run smoke.toml --set input.path=sim_nan --set output.path=out/nan.h5 2>nan.log \
+  || { cat nan.log; fail "run with a NaN"; }
+grep -q "1 NaN or infinite input values in 1 frame, first in frame 4 (.*$(basename "$nan_file"))" nan.log \
+  || { cat nan.log; fail "NaN not reported with its file"; }
+/usr/bin/python3 -c "
+import xarray, numpy as np
+ds = xarray.open_dataset('out/nan.h5')
+assert np.isfinite(ds['data'].values).all(), 'NaN reached the output'
+assert ds['dq'].values[4, 40, 100] & (1 << 17), 'NaN not flagged non_finite'
+assert int(ds['nonfinite_input'][4]) == 1 and int(ds['nonfinite_input'].sum()) == 1
+" || fail "NaN handling"
+
 echo "end to end: all checks passed"

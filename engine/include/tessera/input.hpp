@@ -24,6 +24,7 @@ struct FrameOrder {
   std::vector<std::size_t> units;            ///< unit index of frame t
   CubeShape shape;
   std::vector<FrameVector> vectors;          ///< e.g. time, exposure time, orbit
+  std::vector<std::string> unit_names;       ///< every unit's name (filled by the engine, for messages)
 };
 
 class FrameSource {
