@@ -4,23 +4,9 @@
 #include <cmath>
 
 #include "steps/common/dq_bits.hpp"
+#include "steps/common/select.hpp"
 
 namespace tessera::steps {
-namespace {
-
-/// Median of values (reordered); an even count averages the two middle values.
-float median_of(std::span<float> values) {
-  const std::size_t n = values.size();
-  if (n == 0) return std::nanf("");
-  auto middle = values.begin() + static_cast<std::ptrdiff_t>(n / 2);
-  std::nth_element(values.begin(), middle, values.end());
-  float upper = *middle;
-  if (n % 2 == 1) return upper;
-  float lower = *std::max_element(values.begin(), middle);
-  return 0.5f * (lower + upper);
-}
-
-}  // namespace
 
 std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> dq, const FixedIterParams& params,
                               std::span<double> replaced_in_frame, FixedIterScratch& scratch) {
@@ -35,19 +21,27 @@ std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> 
 
   const bool use_std = params.estimator == "std";
   float centre = 0;
-  double spread = 0;
-  bool stats_current = false;  // centre and spread describe the series as it stands
+  double spread = 0, largest_deviation = 0;
+  std::size_t non_finite = 0;
+  bool stats_current = false;  // the statistics describe the series as it stands
   for (double sigma : params.sigmas) {
     if (!stats_current) {
       // Statistics over the finite samples as they stand at the start of the pass.
-      scratch.original.assign(series.begin(), series.end());
       scratch.sorted.resize(nt);
       std::size_t finite = 0;
       for (float v : series)
         if (std::isfinite(v)) scratch.sorted[finite++] = v;
       if (finite == 0) return replaced;  // nothing to estimate from
+      non_finite = nt - finite;
       const std::span<float> values(scratch.sorted.data(), finite);
       centre = median_of(values);
+      scratch.deviations.resize(finite);
+      largest_deviation = 0;
+      for (std::size_t i = 0; i < finite; ++i) {
+        const float d = std::fabs(values[i] - centre);
+        scratch.deviations[i] = d;
+        largest_deviation = d > largest_deviation ? d : largest_deviation;
+      }
       if (use_std) {
         // The template's estimate: population std of the whole series, outliers included.
         double sum = 0, sum2 = 0;
@@ -56,12 +50,13 @@ std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> 
         for (float v : values) sum2 += (v - mean) * (v - mean);
         spread = std::sqrt(sum2 / static_cast<double>(finite));
       } else {
-        scratch.deviations.resize(finite);
-        for (std::size_t i = 0; i < finite; ++i) scratch.deviations[i] = std::fabs(values[i] - centre);
         spread = 1.4826 * median_of(scratch.deviations);
       }
       stats_current = true;
     }
+    // Most series have nothing beyond the threshold: then this pass changes nothing.
+    if (non_finite == 0 && (spread == 0 || largest_deviation <= sigma * spread)) continue;
+    scratch.original.assign(series.begin(), series.end());
     const std::size_t replaced_before = replaced;
 
     const double limit = sigma * spread;
