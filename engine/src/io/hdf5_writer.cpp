@@ -139,9 +139,12 @@ void write_tiles(NetcdfBuilder& b, hid_t dataset, const Dataset& data, const std
     for (std::size_t y = tile.y0; y < tile.y1; ++y) {
       const std::size_t position = row_start[y] + left;
       const T* series = values.data() + offset + (y - tile.y0) * tile.width() * nt;
-      // A row of the tile: width consecutive positions in each of the nt time slices.
-      for (std::size_t x = 0; x < tile.width(); ++x)
-        for (std::size_t t = 0; t < nt; ++t) buffer[t * slice + position + x] = series[x * nt + t];
+      // A row of the tile: width consecutive positions in each of the nt time slices. Time
+      // outermost keeps the writes contiguous; the row's series (width × nt) stay in cache.
+      for (std::size_t t = 0; t < nt; ++t) {
+        T* out = buffer.data() + t * slice + position;
+        for (std::size_t x = 0; x < tile.width(); ++x) out[x] = series[x * nt + t];
+      }
     }
     offset += tile.pixels() * nt;
     h5::detail::add_hyperslab(file_space, {0, tile.y0, tile.x0}, {nt, tile.height(), tile.width()}, dataset);
