@@ -2,7 +2,7 @@
 // held in frame slabs, as the runner would run it: the transpose into the step's layout
 // and the step itself, against a plain memcpy of each rank's share of the data cube.
 //
-//   mpirun -n 2 step_bench [--step fixed_iter] [--set sigmas=[5,5]] [--frames 74] [--ny 600]
+//   mpirun -n 2 step_bench [--step fixed_iter] [--set fixed_sigmas=[5,5]] [--frames 74] [--ny 600]
 //                          [--nx 2100] [--reps 3]
 #include <mpi.h>
 #include <sys/resource.h>

@@ -100,11 +100,13 @@ int plan_command(const WorkflowArgs& args, int nranks) {
   }
 }
 
-int run_command(const WorkflowArgs& args, Verbosity verbosity) {
+int run_command(const WorkflowArgs& args, std::optional<Verbosity> requested) {
   MpiSession mpi;
   try {
     // Every rank validates the whole workflow before the first collective call.
     Workflow wf = load_workflow(args.path, args.overrides, builtin_registry());
+    const Verbosity verbosity =
+        requested ? *requested : wf.verbose ? static_cast<Verbosity>(*wf.verbose) : Verbosity::Normal;
     RunSummary summary = run_workflow(wf, MPI_COMM_WORLD, RunOptions{verbosity});
     if (mpi.rank == 0 && verbosity != Verbosity::Quiet) std::fprintf(stderr, "%s", summary.str().c_str());
     return 0;
@@ -128,7 +130,7 @@ int steps_command(const std::string& kind, bool markdown) {
     }
     if (step) {
       std::printf("%s — %s\n\n  access: %s\n  reads:  %s\n  writes: %s\n\nparameters:\n", step->name.c_str(),
-                  step->summary.c_str(), to_string(step->default_access).c_str(),
+                  step->summary.c_str(), to_string(step->default_phases).c_str(),
                   list_io(step->default_io, true).c_str(), list_io(step->default_io, false).c_str());
       print_params(step->params, false);
     } else {
@@ -147,7 +149,7 @@ int steps_command(const std::string& kind, bool markdown) {
     std::printf("\n## Steps\n");
     for (const auto& s : registry.steps()) {
       std::printf("\n### `%s`\n\n%s\n\n- access: `%s`\n- reads: %s\n- writes: %s\n\n", s.name.c_str(), s.summary.c_str(),
-                  to_string(s.default_access).c_str(), list_io(s.default_io, true).c_str(),
+                  to_string(s.default_phases).c_str(), list_io(s.default_io, true).c_str(),
                   list_io(s.default_io, false).c_str());
       print_params(s.params, true);
     }
@@ -155,7 +157,7 @@ int steps_command(const std::string& kind, bool markdown) {
   }
   std::printf("steps:\n");
   for (const auto& s : registry.steps())
-    std::printf("  %-16s %-7s %s\n", s.name.c_str(), to_string(s.default_access).c_str(), s.summary.c_str());
+    std::printf("  %-16s %-7s %s\n", s.name.c_str(), to_string(s.default_phases).c_str(), s.summary.c_str());
   std::printf("inputs:\n");
   for (const auto& i : registry.inputs()) std::printf("  %-16s %-7s %s\n", i.name.c_str(), "", i.summary.c_str());
   std::printf("\n`tessera steps KIND` shows a kind's parameters.\n");

@@ -1,5 +1,6 @@
 #pragma once
 /// The `tessera` subcommands. Each returns the process exit status.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,7 @@ struct WorkflowArgs {
   std::vector<std::string> overrides;  ///< --set STEP.PARAM=VALUE
 };
 
-int run_command(const WorkflowArgs& args, Verbosity verbosity);
+int run_command(const WorkflowArgs& args, std::optional<Verbosity> verbosity);
 int validate_command(const WorkflowArgs& args);
 int graph_command(const WorkflowArgs& args);
 int plan_command(const WorkflowArgs& args, int nranks);

@@ -1,4 +1,5 @@
 // The `tessera` command line: simulate, validate, graph, plan, run, steps.
+#include <optional>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -52,8 +53,12 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
-  if (*run) return run_command(args, quiet ? tessera::Verbosity::Quiet
-                                             : verbose ? tessera::Verbosity::Verbose : tessera::Verbosity::Normal);
+  if (*run) {
+    std::optional<tessera::Verbosity> verbosity;  // unset: the workflow's [workflow] verbose
+    if (quiet) verbosity = tessera::Verbosity::Quiet;
+    if (verbose) verbosity = tessera::Verbosity::Verbose;
+    return run_command(args, verbosity);
+  }
   if (*validate) return validate_command(args);
   if (*graph) return graph_command(args);
   if (*plan) return plan_command(args, plan_ranks);

@@ -52,19 +52,25 @@ Plan make_plan(const Workflow& wf, const CubeShape& shape, int nranks) {
   const std::size_t moved_per_cube = Partition::elements_moved(frames, tiles) * 4;  // all cube types are 4 bytes
   for (std::size_t index : wf.order) {
     const auto& step = wf.steps[index];
-    PlanStage stage;
-    stage.step = index;
-    stage.access = step.instance->access();
-    stage.layout = layout_for(stage.access, current);
-    stage.cubes = cubes.size();
-    if (stage.layout != current) {
-      stage.transpose_before = true;
-      stage.bytes_moved = moved_per_cube * cubes.size();
-      current = stage.layout;
-    }
+    // Cubes a step creates exist from its first phase on.
     for (const auto& w : step.instance->io().writes)
       if (w.kind == DataKind::Cube) cubes.insert(w.info.name);
-    plan.stages.push_back(stage);
+    const auto phases = step.instance->phases();
+    for (std::size_t phase = 0; phase < phases.size(); ++phase) {
+      PlanStage stage;
+      stage.step = index;
+      stage.phase = phase;
+      stage.phases = phases.size();
+      stage.access = phases[phase];
+      stage.layout = layout_for(stage.access, current);
+      stage.cubes = cubes.size();
+      if (stage.layout != current) {
+        stage.transpose_before = true;
+        stage.bytes_moved = moved_per_cube * cubes.size();
+        current = stage.layout;
+      }
+      plan.stages.push_back(stage);
+    }
   }
   plan.output_layout = current;
   return plan;
@@ -91,12 +97,16 @@ std::string Plan::str(const Workflow& wf) const {
                     stage.cubes, stage.cubes == 1 ? "" : "s", human_bytes(static_cast<double>(stage.bytes_moved)).c_str());
       out += line;
     }
-    std::snprintf(line, sizeof line, "  step    %-16s %-14s access %-7s in %s\n", step.id.c_str(), step.uses.c_str(),
+    const std::string id = stage.phases > 1 ? step.id + " (" + std::to_string(stage.phase + 1) + "/" +
+                                                  std::to_string(stage.phases) + ")"
+                                            : step.id;
+    std::snprintf(line, sizeof line, "  step    %-16s %-14s access %-7s in %s\n", id.c_str(), step.uses.c_str(),
                   to_string(stage.access).c_str(),
                   stage.layout == Layout::Frames ? "frames" : tiles.describe().c_str());
     out += line;
   }
-  std::snprintf(line, sizeof line, "  write   %s from %s (collective parallel HDF5)\n", wf.output_path.c_str(),
+  std::snprintf(line, sizeof line, "  write   %s from %s (collective parallel HDF5)\n",
+                wf.output.save ? wf.output_path.c_str() : "nothing ([output] save = false)",
                 output_layout == Layout::Frames ? "frames" : tiles.describe().c_str());
   out += line;
   std::snprintf(line, sizeof line, "transposes move %s in total; each round buffers at most %.0f MiB per rank\n",

@@ -15,6 +15,20 @@ std::string to_string(Access access) {
   return "?";
 }
 
+std::string to_string(const std::vector<Access>& phases) {
+  std::string out;
+  for (Access a : phases) out += (out.empty() ? "" : "+") + to_string(a);
+  return out;
+}
+
+std::optional<std::filesystem::path> StepContext::plot_file(const std::string& file_name, int level) const {
+  if (!plots_.writer || plots_.directory.empty() || plots_.level < level) return std::nullopt;
+  std::error_code ec;
+  std::filesystem::create_directories(plots_.directory, ec);
+  if (ec) throw IoError(plots_.directory.string() + ": cannot create the plots directory: " + ec.message());
+  return plots_.directory / file_name;
+}
+
 std::string to_string(DataKind kind) {
   switch (kind) {
     case DataKind::Cube: return "cube";

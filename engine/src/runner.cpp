@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <map>
 
 #include "tessera/collective.hpp"
 #include "tessera/errors.hpp"
@@ -36,30 +38,78 @@ struct Comm {
   }
 };
 
-/// Replicated per-frame vectors written by a step become the same on every rank: under
-/// frame slabs each rank's own frames count; under pixel tiles the partial values add up.
-void combine_frame_vectors(Dataset& data, const StepIO& io, MPI_Comm comm) {
+/// Replicated per-frame vectors and images written by a step phase become the same on
+/// every rank. Vectors under frame slabs: each rank's own frames count. Vectors under pixel
+/// tiles, and images: each rank added its contribution to `before` (what was there when the
+/// phase started, the same everywhere), so the contributions are summed and added to it.
+struct Snapshot {
+  std::map<std::string, std::vector<double>> vectors;
+  std::map<std::string, std::vector<float>> images;
+};
+
+bool summed(const DataOut& w, Layout layout) {
+  if (w.combine == Combine::Identical) return false;
+  return w.kind == DataKind::Image || (w.kind == DataKind::FrameVector && layout == Layout::PixelTiles);
+}
+
+/// Takes what summed outputs hold before a phase and zeroes them, so the phase's own
+/// contributions can be summed across ranks.
+Snapshot start_contributions(Dataset& data, const StepIO& io) {
+  Snapshot snap;
+  const Layout layout = data.partition().layout();
+  for (const auto& w : io.writes) {
+    if (!summed(w, layout)) continue;
+    if (w.kind == DataKind::FrameVector) {
+      auto& values = data.frame_vector(w.info.name).values;
+      snap.vectors[w.info.name] = values;
+      std::fill(values.begin(), values.end(), 0.0);
+    } else {
+      auto& values = data.image(w.info.name).values;
+      snap.images[w.info.name] = values;
+      std::fill(values.begin(), values.end(), 0.0f);
+    }
+  }
+  return snap;
+}
+
+void combine_outputs(Dataset& data, const StepIO& io, const Snapshot& before, MPI_Comm comm) {
   const Partition& p = data.partition();
   for (const auto& w : io.writes) {
-    if (w.kind != DataKind::FrameVector) continue;
-    std::vector<double>& values = data.frame_vector(w.info.name).values;
-    if (p.layout() == Layout::Frames)
-      for (std::size_t t = 0; t < values.size(); ++t)
-        if (t < p.frame_begin(data.rank()) || t >= p.frame_end(data.rank())) values[t] = 0;
-    MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, comm);
+    if (w.combine == Combine::Identical) continue;
+    if (w.kind == DataKind::FrameVector) {
+      std::vector<double>& values = data.frame_vector(w.info.name).values;
+      if (p.layout() == Layout::Frames)
+        for (std::size_t t = 0; t < values.size(); ++t)
+          if (t < p.frame_begin(data.rank()) || t >= p.frame_end(data.rank())) values[t] = 0;
+      MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, comm);
+      if (auto it = before.vectors.find(w.info.name); it != before.vectors.end())
+        for (std::size_t t = 0; t < values.size(); ++t) values[t] += it->second[t];
+    } else if (w.kind == DataKind::Image) {
+      std::vector<float>& values = data.image(w.info.name).values;
+      MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_FLOAT, MPI_SUM, comm);
+      if (auto it = before.images.find(w.info.name); it != before.images.end())
+        for (std::size_t i = 0; i < values.size(); ++i) values[i] += it->second[i];
+    }
   }
 }
 
-/// Creates what a step declares it writes and does not exist yet.
+void combine_frame_vectors(Dataset& data, const StepIO& io, MPI_Comm comm) { combine_outputs(data, io, {}, comm); }
+
+/// Creates what a step declares it writes and does not exist yet; per-frame vectors and
+/// images start from zero in every step that writes them.
 void prepare_outputs(Dataset& data, const StepIO& io) {
   for (const auto& w : io.writes) {
     if (w.kind == DataKind::Cube && !data.has_cube(w.info.name)) data.add_cube(w.info, w.type, 0.0);
-    if (w.kind == DataKind::FrameVector) {
-      auto it = data.frame_vectors().find(w.info.name);
-      if (it == data.frame_vectors().end())
-        data.add_frame_vector(w.info, w.integer);
-      else if (data.partition().layout() == Layout::PixelTiles)
-        std::fill(it->second.values.begin(), it->second.values.end(), 0.0);
+    if (w.kind == DataKind::FrameVector) data.add_frame_vector(w.info, w.integer);
+    if (w.kind == DataKind::Image) {
+      Image image;
+      image.info = w.info;
+      image.ny = w.image_ny ? w.image_ny : data.shape().ny;
+      image.nx = w.image_nx ? w.image_nx : data.shape().nx;
+      image.dim_y = w.dim_y;
+      image.dim_x = w.dim_x;
+      image.values.assign(image.ny * image.nx, 0.0f);
+      data.images()[w.info.name] = std::move(image);
     }
   }
 }
@@ -107,6 +157,27 @@ void report_non_finite(Dataset& data, const FrameOrder& order, MPI_Comm comm, co
   }
 }
 
+PlotSettings plot_settings(const Workflow& wf, int rank) {
+  PlotSettings plots;
+  plots.directory = wf.output.plots_directory();
+  plots.level = wf.output.plot_level();
+  plots.writer = rank == 0;
+  return plots;
+}
+
+/// Writes `text` to PATH.partial and renames it to PATH.
+void write_text_atomically(const std::string& path, const std::string& text) {
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial);
+    out << text;
+    if (!out) throw IoError(partial + ": cannot write");
+  }
+  std::error_code ec;
+  std::filesystem::rename(partial, path, ec);
+  if (ec) throw IoError(path + ": cannot rename from " + partial + ": " + ec.message());
+}
+
 std::string describe_failure(const std::string& where, int rank, const std::exception& e) {
   return where + " failed on rank " + std::to_string(rank) + ": " + e.what();
 }
@@ -152,46 +223,55 @@ void run_steps(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log_in,
   for (std::size_t index : wf.order) {
     WorkflowStep& step = wf.steps[index];
     ++position;
-    const Access access = step.instance->access();
-    const Layout layout = layout_for(access, data.partition().layout());
-    if (layout != data.partition().layout()) {
-      const auto start = std::chrono::steady_clock::now();
-      const Partition target = partition_for(layout, data.shape(), c.size, wf.engine);
-      TransposeStats stats;
-      log.set_step(step.id);
-      collectively(comm, [&] { stats = redistribute(data, target, comm, chunk_bytes); });
-      const std::size_t moved = sum_over_ranks(comm, stats.bytes_sent_to_other_ranks);
-      const double seconds = seconds_since(start);
-      log.info("  move to " + target.describe() + ": " + human_bytes(static_cast<double>(moved)) + " between ranks in " +
-               std::to_string(seconds).substr(0, 5) + " s");
-      if (summary) summary->stages.push_back({"transpose", seconds, moved});
-    }
-
+    const std::vector<Access> phases = step.instance->phases();
     const StepIO io = step.instance->io();
     prepare_outputs(data, io);
-    log.set_step(step.id);
-    char label[128];
-    std::snprintf(label, sizeof label, "[%zu/%zu] %s (%s)", position, wf.order.size(), step.id.c_str(), step.uses.c_str());
-    Progress progress(comm, log, label, data.partition().local_work_units(c.rank));
-    StepContext context(data, log, [&](std::size_t units) { progress.advance(units); });
-    std::exception_ptr failure;
-    const auto step_start = std::chrono::steady_clock::now();
-    try {
-      step.instance->run(context);
-    } catch (const std::exception& e) {
-      failure = std::make_exception_ptr(StepError(describe_failure("step '" + step.id + "' (" + step.uses + ")", c.rank, e)));
+    double step_seconds = 0;
+    for (std::size_t phase = 0; phase < phases.size(); ++phase) {
+      const Layout layout = layout_for(phases[phase], data.partition().layout());
+      if (layout != data.partition().layout()) {
+        const auto start = std::chrono::steady_clock::now();
+        const Partition target = partition_for(layout, data.shape(), c.size, wf.engine);
+        TransposeStats stats;
+        log.set_step(step.id);
+        collectively(comm, [&] { stats = redistribute(data, target, comm, chunk_bytes); });
+        const std::size_t moved = sum_over_ranks(comm, stats.bytes_sent_to_other_ranks);
+        const double seconds = seconds_since(start);
+        log.info("  move to " + target.describe() + ": " + human_bytes(static_cast<double>(moved)) +
+                 " between ranks in " + std::to_string(seconds).substr(0, 5) + " s");
+        if (summary) summary->stages.push_back({"transpose", seconds, moved});
+      }
+
+      log.set_step(step.id);
+      char label[160];
+      std::snprintf(label, sizeof label, "[%zu/%zu] %s (%s)%s", position, wf.order.size(), step.id.c_str(),
+                    step.uses.c_str(),
+                    phases.size() > 1 ? (" phase " + std::to_string(phase + 1) + "/" + std::to_string(phases.size())).c_str() : "");
+      Progress progress(comm, log, label, data.partition().local_work_units(c.rank));
+      Snapshot before = start_contributions(data, io);
+      StepContext context(data, log, [&](std::size_t units) { progress.advance(units); }, plot_settings(wf, c.rank),
+                          phase);
+      std::exception_ptr failure;
+      const auto phase_start = std::chrono::steady_clock::now();
+      try {
+        step.instance->run(context);
+      } catch (const std::exception& e) {
+        failure = std::make_exception_ptr(
+            StepError(describe_failure("step '" + step.id + "' (" + step.uses + ")", c.rank, e)));
+      }
+      // Per-rank figures show load balance with -v.
+      char detail[160];
+      std::snprintf(detail, sizeof detail, "%zu %s on this rank in %.3f s", data.partition().local_work_units(c.rank),
+                    layout == Layout::Frames ? "frames" : "pixels", seconds_since(phase_start));
+      log.debug(detail);
+      progress.finish("");
+      agree_on_failure(comm, failure);
+      combine_outputs(data, io, before, comm);
+      step_seconds += progress.elapsed_seconds();
     }
-    // Per-rank figures show load balance with -v.
-    char detail[160];
-    std::snprintf(detail, sizeof detail, "%zu %s on this rank in %.3f s", data.partition().local_work_units(c.rank),
-                  layout == Layout::Frames ? "frames" : "pixels", seconds_since(step_start));
-    log.debug(detail);
-    progress.finish("");
-    agree_on_failure(comm, failure);
-    combine_frame_vectors(data, io, comm);
     for (const auto& w : io.writes)
       if (w.kind == DataKind::FrameVector) log.info("  " + describe_vector(data.frame_vector(w.info.name)));
-    if (summary) summary->stages.push_back({step.id, progress.elapsed_seconds(), 0});
+    if (summary) summary->stages.push_back({step.id, step_seconds, 0});
   }
   log.set_step("");
 }
@@ -239,6 +319,14 @@ RunSummary run_workflow(Workflow& wf, MPI_Comm comm, const RunOptions& options) 
   }
   summary.stages.push_back({"read", seconds_since(start), 0});
 
+  collectively(comm, [&] {
+    if (c.rank == 0) {
+      const auto parent = std::filesystem::path(wf.output_path).parent_path();
+      std::error_code ec;
+      if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+      if (ec) throw IoError(wf.output_path + ": cannot create directory " + parent.string() + ": " + ec.message());
+    }
+  });
   run_steps(wf, data, comm, log, &summary);
 
   // Write: provenance first, then every rank its own part; renamed only on success.
@@ -267,16 +355,16 @@ RunSummary run_workflow(Workflow& wf, MPI_Comm comm, const RunOptions& options) 
       for (const auto& [k, v] : step.instance->resolved_params()) text += "\n" + k + " = " + v;
     provenance["step." + step.id] = text;
   }
-  collectively(comm, [&] {
-    if (c.rank == 0) {
-      const auto parent = std::filesystem::path(wf.output_path).parent_path();
-      std::error_code ec;
-      if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-      if (ec) throw IoError(wf.output_path + ": cannot create directory " + parent.string() + ": " + ec.message());
-    }
-  });
-  log.info("[write] " + wf.output_path);
-  write_dataset_hdf5(data, wf.output_path, comm, provenance);
+  if (wf.output.save) {
+    log.info("[write] " + wf.output_path);
+    write_dataset_hdf5(data, wf.output_path, comm, provenance);
+  } else {
+    log.info("[write] skipped: [output] save = false");
+  }
+  if (wf.output.copy_workflow)
+    collectively(comm, [&] {
+      if (c.rank == 0) write_text_atomically(wf.output.workflow_copy_path(), wf.resolved_toml());
+    });
   summary.stages.push_back({"write", seconds_since(start), 0});
   summary.seconds = seconds_since(run_start);
   return summary;

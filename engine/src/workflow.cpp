@@ -4,6 +4,7 @@
 
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/topological_sort.hpp>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -22,21 +23,66 @@ const std::vector<std::string> kStepReservedKeys = {"id", "uses", "after", "enab
 struct WorkflowSection {
   std::string name;
   std::string description;
+  std::optional<std::int64_t> verbose;
   static Schema<WorkflowSection> schema() {
     return tessera::schema<WorkflowSection>(
         field(&WorkflowSection::name, "name", "Short name of the workflow, recorded in the output"),
-        field(&WorkflowSection::description, "description", "One line saying what the workflow does"));
+        field(&WorkflowSection::description, "description", "One line saying what the workflow does"),
+        field(&WorkflowSection::verbose, "verbose",
+              "0 warnings only, 1 progress, 2 every action (per-rank detail); -q / -v on the command line win",
+              Range::closed(0, 2)));
   }
 };
 
-struct OutputSection {
-  std::string path;
-  static Schema<OutputSection> schema() {
-    return tessera::schema<OutputSection>(
-        field(&OutputSection::path, "path", "HDF5 file to write (written as PATH.partial, renamed on success)",
-              Required{}));
+Schema<OutputSettings> output_schema() {
+  return tessera::schema<OutputSettings>(
+      field(&OutputSettings::path, "path",
+            "HDF5 file to write (as PATH.partial, renamed on success); may use {input.KEY}, {output.KEY}, "
+            "{workflow.KEY} placeholders",
+            Required{}),
+      field(&OutputSettings::run, "run", "Name of this run, for the {output.run} placeholder (template: output_run)"),
+      field(&OutputSettings::save, "save", "Write the HDF5 file (template: do_save)"),
+      field(&OutputSettings::plots, "plots", "Directory for diagnostic plots, relative to the output file's directory"),
+      field(&OutputSettings::save_plots, "save_plots", "Diagnostic plots to write: 0 none, 1 the main ones, 2 all",
+            Range::closed(0, 2)),
+      field(&OutputSettings::show_plots, "show_plots",
+            "As save_plots (template compatibility): plots are written, never shown, so nothing blocks",
+            Range::closed(0, 2)),
+      field(&OutputSettings::copy_workflow, "copy_workflow",
+            "Write the resolved workflow (every parameter) next to the output as OUTPUT_STEM.workflow.toml"));
+}
+
+/// Replaces {section.key} by the value of that key in the document (strings and integers).
+std::string expand_placeholders(const std::string& text, const toml::table& root, const SourcePos& where,
+                                Diagnostics& diagnostics) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto open = text.find('{', i);
+    if (open == std::string::npos) break;
+    const auto close = text.find('}', open);
+    if (close == std::string::npos) break;
+    out += text.substr(i, open - i);
+    const std::string name = text.substr(open + 1, close - open - 1);
+    const auto dot = name.find('.');
+    const toml::node* node = nullptr;
+    if (dot != std::string::npos) {
+      const std::string section = name.substr(0, dot);
+      if (section == "input" || section == "output" || section == "workflow")
+        if (const auto* t = root[section].as_table()) node = t->get(name.substr(dot + 1));
+    }
+    if (node && node->is_string()) {
+      out += node->as_string()->get();
+    } else if (node && node->is_integer()) {
+      out += std::to_string(node->as_integer()->get());
+    } else {
+      diagnostics.add(where, "placeholder {" + name + "}: no such string or integer key (use {input.KEY}, "
+                             "{output.KEY} or {workflow.KEY})");
+    }
+    i = close + 1;
   }
-};
+  return out + text.substr(i);
+}
 
 Schema<EngineSettings> engine_schema() {
   return tessera::schema<EngineSettings>(
@@ -57,7 +103,7 @@ void apply_override(toml::table& root, const std::string& text, Diagnostics& dia
   const auto eq = text.find('=');
   const auto dot = text.find('.');
   if (eq == std::string::npos || dot == std::string::npos || dot > eq) {
-    diagnostics.add(where, "expected STEP.PARAM=VALUE (e.g. clip.sigmas=[5,5])");
+    diagnostics.add(where, "expected STEP.PARAM=VALUE (e.g. clip.fixed_sigmas=[5,5])");
     return;
   }
   const std::string owner = text.substr(0, dot);
@@ -179,8 +225,16 @@ Workflow parse_workflow(const std::string& text, const std::string& path, const 
     auto w = WorkflowSection::schema().bind(*t, {}, diagnostics, "[workflow] ");
     wf.name = w.name;
     wf.description = w.description;
+    wf.verbose = w.verbose;
   }
-  if (const auto* t = section("output", true)) wf.output_path = OutputSection::schema().bind(*t, {}, diagnostics, "[output] ").path;
+  if (const auto* t = section("output", true)) {
+    wf.output = output_schema().bind(*t, {}, diagnostics, "[output] ");
+    const toml::node* path_node = t->get("path");
+    const SourcePos where = SourcePos::from(path_node ? path_node->source() : t->source());
+    wf.output.path = expand_placeholders(wf.output.path, root, where, diagnostics);
+    wf.output.plots = expand_placeholders(wf.output.plots, root, where, diagnostics);
+    wf.output_path = wf.output.path;
+  }
   if (const auto* t = section("engine", false)) wf.engine = engine_schema().bind(*t, {}, diagnostics, "[engine] ");
 
   if (const auto* t = section("input", true)) {
@@ -317,7 +371,8 @@ Workflow parse_workflow(const std::string& text, const std::string& path, const 
           diagnostics.add(step.where, "step '" + step.id + "' (" + step.uses + ") reads " + key_of(r.kind, r.name) +
                                           ", which neither the input (" + wf.input_kind +
                                           ") nor any enabled upstream step provides");
-      if (step.instance->access() == Access::Pixels)
+      const auto phases = step.instance->phases();
+      if (std::find(phases.begin(), phases.end(), Access::Pixels) != phases.end())
         for (const auto& w : step.instance->io().writes)
           if (w.kind == DataKind::FrameVector && (from_input.count(key_of(w.kind, w.info.name))))
             diagnostics.add(step.where, "step '" + step.id + "' writes per-frame vector '" + w.info.name +
@@ -341,8 +396,16 @@ Workflow load_workflow(const std::string& path, const std::vector<std::string>& 
 
 std::string Workflow::resolved_toml() const {
   std::ostringstream out;
-  out << "[workflow]\nname = \"" << name << "\"\n\n[input]\nkind = \"" << input_kind << "\"\n\n[output]\npath = \""
-      << output_path << "\"\n\n[engine]\n";
+  auto quoted = [](const std::string& value) { return toml::value<std::string>(value); };
+  out << "[workflow]\nname = " << quoted(name) << "\n";
+  if (!description.empty()) out << "description = " << quoted(description) << "\n";
+  if (verbose) out << "verbose = " << *verbose << "\n";
+  out << "\n[input]\nkind = " << quoted(input_kind) << "\n";
+  if (input)
+    for (const auto& [k, v] : input->resolved_params) out << (v == "unset" ? "# " : "") << k << " = " << v << "\n";
+  out << "\n[output]\n";
+  for (const auto& [k, v] : output_schema().resolved(output)) out << k << " = " << v << "\n";
+  out << "\n[engine]\n";
   for (const auto& [k, v] : engine_schema().resolved(engine)) out << k << " = " << v << "\n";
   for (const auto& step : steps) {
     out << "\n[[step]]\nid = \"" << step.id << "\"\nuses = \"" << step.uses << "\"\nenabled = "
@@ -361,7 +424,7 @@ std::string workflow_dot(const Workflow& wf) {
   dot << "  input [shape=cylinder, label=\"input\\n" << wf.input_kind << "\"];\n";
   dot << "  output [shape=cylinder, label=\"output\\n" << wf.output_path << "\"];\n";
   for (const auto& s : wf.steps) {
-    const std::string access = s.instance ? to_string(s.instance->access()) : "?";
+    const std::string access = s.instance ? to_string(s.instance->phases()) : "?";
     dot << "  \"" << s.id << "\" [label=\"" << s.id << "\\n" << s.uses << " (" << access << ")\""
         << (s.enabled ? "" : ", style=dashed") << "];\n";
   }
@@ -380,6 +443,22 @@ std::string workflow_dot(const Workflow& wf) {
   if (!any) dot << "  input -> output;\n";
   dot << "}\n";
   return dot.str();
+}
+
+}  // namespace tessera
+
+namespace tessera {
+
+std::string OutputSettings::plots_directory() const {
+  if (plot_level() == 0) return "";
+  const std::filesystem::path dir(plots);
+  if (dir.is_absolute()) return dir.string();
+  return (std::filesystem::path(path).parent_path() / dir).string();
+}
+
+std::string OutputSettings::workflow_copy_path() const {
+  const std::filesystem::path file(path);
+  return (file.parent_path() / (file.stem().string() + ".workflow.toml")).string();
 }
 
 }  // namespace tessera

@@ -24,7 +24,7 @@ std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> 
   double spread = 0, largest_deviation = 0;
   std::size_t non_finite = 0;
   bool stats_current = false;  // the statistics describe the series as it stands
-  for (double sigma : params.sigmas) {
+  for (double sigma : params.fixed_sigmas) {
     if (!stats_current) {
       // Statistics over the finite samples as they stand at the start of the pass.
       scratch.sorted.resize(nt);

@@ -12,13 +12,13 @@
 namespace tessera::steps {
 
 struct FixedIterParams {
-  std::vector<double> sigmas = {10.0, 10.0};
+  std::vector<double> fixed_sigmas = {10.0, 10.0};
   std::optional<std::int64_t> replacement;  // unset: median of the whole series
   std::string estimator = "mad";
 
   static Schema<FixedIterParams> schema() {
     return tessera::schema<FixedIterParams>(
-        field(&FixedIterParams::sigmas, "sigmas",
+        field(&FixedIterParams::fixed_sigmas, "fixed_sigmas",
               "Clip threshold of each pass in units of the series' spread; one pass per entry (template: fixed_sigmas)",
               Range::above(0)),
         field(&FixedIterParams::replacement, "replacement",

@@ -29,7 +29,7 @@ const Registry& registry() {
 Workflow workflow(const std::string& output, const std::string& extra_steps, std::vector<std::string> overrides) {
   const std::string text = "[workflow]\nname='runner'\n[input]\nkind='memory'\nnt=13\nny=10\nnx=23\n[output]\npath='" +
                            output + "'\n[[step]]\nid='mean'\nuses='frame_mean'\n[[step]]\nid='clip'\nuses='fixed_iter'\n"
-                           "sigmas=[6.0, 4.0]\nreplacement=2\n[[step]]\nid='mean_after'\nuses='frame_mean'\n" +
+                           "fixed_sigmas=[6.0, 4.0]\nreplacement=2\n[[step]]\nid='mean_after'\nuses='frame_mean'\n" +
                            extra_steps;
   return parse_workflow(text, "runner.toml", overrides, registry());
 }
@@ -44,7 +44,7 @@ Expected expected(std::size_t nt, std::size_t ny, std::size_t nx) {
   e.data.resize(nt * ny * nx);
   e.outliers.assign(nt, 0);
   steps::FixedIterParams p;
-  p.sigmas = {6.0, 4.0};
+  p.fixed_sigmas = {6.0, 4.0};
   p.replacement = 2;
   steps::FixedIterScratch scratch;
   std::vector<float> series(nt);
@@ -81,7 +81,7 @@ TEST_P(Runner, OutputIsTheSameForAnyRankCountAndTileShape) {
     auto before = file.read_doubles("frame_mean");
     EXPECT_EQ(before.size(), 13u);
     EXPECT_EQ(std::get<std::int64_t>(file.read_attribute("mpi_ranks")), nranks());
-    EXPECT_NE(std::get<std::string>(file.read_attribute("step.clip")).find("sigmas = [6.0, 4.0]"), std::string::npos);
+    EXPECT_NE(std::get<std::string>(file.read_attribute("step.clip")).find("fixed_sigmas = [6.0, 4.0]"), std::string::npos);
   }
   MPI_Barrier(MPI_COMM_WORLD);  // rank 0 reads the file before anyone removes it
   if (rank() == 0) fs::remove(path);

@@ -28,7 +28,7 @@ Cleaned clean(std::vector<float> series, FixedIterParams params) {
 
 FixedIterParams with(std::vector<double> sigmas, std::string estimator, std::optional<std::int64_t> replacement = {}) {
   FixedIterParams p;
-  p.sigmas = std::move(sigmas);
+  p.fixed_sigmas = std::move(sigmas);
   p.estimator = std::move(estimator);
   p.replacement = replacement;
   return p;

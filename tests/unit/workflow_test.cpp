@@ -61,7 +61,7 @@ TEST(Workflow, DisabledProducerLeavesReaderUnsatisfied) {
 }
 
 TEST(Workflow, SetOverridesAParameter) {
-  auto wf = parse("[[step]]\nid='clip'\nuses='fixed_iter'\n", {"clip.sigmas=[4, 5]", "clip.estimator=std"});
+  auto wf = parse("[[step]]\nid='clip'\nuses='fixed_iter'\n", {"clip.fixed_sigmas=[4, 5]", "clip.estimator=std"});
   auto resolved = wf.steps[0].instance->resolved_params();
   EXPECT_EQ(resolved[0].second, "[4.0, 5.0]");
   EXPECT_EQ(resolved[2].second, "\"std\"");
@@ -69,22 +69,22 @@ TEST(Workflow, SetOverridesAParameter) {
 
 TEST(Workflow, SetWithBadValueIsReportedWithItsArgument) {
   try {
-    parse("[[step]]\nid='clip'\nuses='fixed_iter'\n", {"clip.sigmas=[-1]"});
+    parse("[[step]]\nid='clip'\nuses='fixed_iter'\n", {"clip.fixed_sigmas=[-1]"});
     FAIL();
   } catch (const tessera::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("--set clip.sigmas=[-1]"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("sigmas: expected a value > 0.0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--set clip.fixed_sigmas=[-1]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("fixed_sigmas: expected a value > 0.0"), std::string::npos) << e.what();
   }
 }
 
 TEST(Workflow, SetNamingAMissingStepFails) {
-  EXPECT_THROW(parse("[[step]]\nid='clip'\nuses='fixed_iter'\n", {"clop.sigmas=[4]"}), tessera::ConfigError);
+  EXPECT_THROW(parse("[[step]]\nid='clip'\nuses='fixed_iter'\n", {"clop.fixed_sigmas=[4]"}), tessera::ConfigError);
 }
 
 TEST(Workflow, ResolvedTomlListsDefaults) {
   auto wf = parse("[[step]]\nid='clip'\nuses='fixed_iter'\n");
   const std::string text = wf.resolved_toml();
-  EXPECT_NE(text.find("sigmas = [10.0, 10.0]"), std::string::npos) << text;
+  EXPECT_NE(text.find("fixed_sigmas = [10.0, 10.0]"), std::string::npos) << text;
   EXPECT_NE(text.find("# replacement = unset"), std::string::npos) << text;
   EXPECT_NE(text.find("estimator = \"mad\""), std::string::npos) << text;
 }
@@ -127,9 +127,9 @@ TEST(Registry, HelpComesFromTheStepDeclaration) {
   const tessera::Registry& registry = tessera::builtin_registry();
   const tessera::StepInfo* info = registry.find_step("fixed_iter");
   ASSERT_NE(info, nullptr);
-  EXPECT_EQ(info->default_access, tessera::Access::Pixels);
+  EXPECT_EQ(info->default_phases, std::vector<tessera::Access>{tessera::Access::Pixels});
   ASSERT_EQ(info->params.size(), 3u);
-  EXPECT_EQ(info->params[0].name, "sigmas");
+  EXPECT_EQ(info->params[0].name, "fixed_sigmas");
   EXPECT_EQ(info->params[0].default_text, "[10.0, 10.0]");
   EXPECT_EQ(info->params[1].name, "replacement");
   EXPECT_EQ(info->params[1].default_text, "unset");

@@ -44,6 +44,9 @@ class FrameSource {
   virtual void read_extras(Dataset& data) = 0;
   /// Everything the input provides (cubes, frame vectors, images) without reading data.
   virtual std::vector<DataOut> provides() const = 0;
+
+  /// (name, TOML text) of every parameter, defaults included (set by the registry).
+  std::vector<std::pair<std::string, std::string>> resolved_params;
 };
 
 /// What an input kind must provide; see steps/inputs/hst_flt_dir.hpp.
@@ -78,7 +81,9 @@ InputInfo describe_input() {
     std::size_t before = diagnostics.size();
     P params = P::schema().bind(table, reserved, diagnostics, context);
     if (diagnostics.size() != before) return nullptr;
-    return I::open(params);
+    auto source = I::open(params);
+    source->resolved_params = P::schema().resolved(params);
+    return source;
   };
   return info;
 }

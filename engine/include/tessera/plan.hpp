@@ -12,6 +12,7 @@ namespace tessera {
 
 struct PlanStage {
   std::size_t step = 0;            ///< index into Workflow::steps
+  std::size_t phase = 0, phases = 1;  ///< which phase of the step (most steps have one)
   Access access = Access::Frames;
   Layout layout = Layout::Frames;  ///< layout the step runs in
   bool transpose_before = false;

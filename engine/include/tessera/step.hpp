@@ -3,7 +3,9 @@
 /// calls MPI. The engine moves data into the layout the step's access pattern needs,
 /// creates its declared outputs, runs it, and combines its per-frame outputs across ranks.
 #include <concepts>
+#include <filesystem>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,11 +39,24 @@ struct DataRef {
 /// Per-frame vectors a step writes are combined across ranks after it runs: under frame
 /// slabs each rank's own frames win; under pixel tiles (and Reduce in tiles) every rank's
 /// values are summed, so a Pixels step writes partial sums (e.g. counts) into a fresh vector.
+///
+/// Images a step writes are sums too: each rank adds what its frames or tiles contribute
+/// (e.g. a count of flagged pixels) and the engine adds the ranks' contributions. A vector or
+/// image the step computes the same way on every rank from replicated data is declared
+/// `Combine::Identical` and left as it is.
+///
+/// Outputs are reset to zero when the step starts. In a step with several phases, each
+/// phase's contribution is combined when the phase ends and added to what was there.
+enum class Combine { Auto, Identical };
+
 struct DataOut {
   DataKind kind = DataKind::Cube;
   VarInfo info;
   ElementType type = ElementType::Float32;  ///< cubes
   bool integer = false;                     ///< frame vectors
+  Combine combine = Combine::Auto;          ///< frame vectors and images
+  std::size_t image_ny = 0, image_nx = 0;   ///< images: shape; 0 means the frame's
+  std::string dim_y = "y", dim_x = "x";     ///< images: dimension names in the output
 };
 
 struct StepIO {
@@ -51,13 +66,28 @@ struct StepIO {
 
 class Logger;
 
+/// Where diagnostic plots go and how many are wanted (the template's save_plots / show_plots).
+struct PlotSettings {
+  std::filesystem::path directory;  ///< empty: no plots
+  int level = 0;                    ///< 0 none, 1 the main ones, 2 all
+  bool writer = false;              ///< this rank writes files (exactly one rank does)
+};
+
 /// What a running step may touch: this rank's data, logging and progress.
 class StepContext {
  public:
-  StepContext(Dataset& data, Logger& log, std::function<void(std::size_t)> on_progress)
-      : data_(data), log_(log), on_progress_(std::move(on_progress)) {}
+  StepContext(Dataset& data, Logger& log, std::function<void(std::size_t)> on_progress, PlotSettings plots = {},
+              std::size_t phase = 0)
+      : data_(data), log_(log), on_progress_(std::move(on_progress)), plots_(std::move(plots)), phase_(phase) {}
 
   Dataset& data() { return data_; }
+  const CubeShape& shape() const { return data_.shape(); }
+  /// Which of the step's phases is running (0 for single-phase steps).
+  std::size_t phase() const { return phase_; }
+  /// Path for a diagnostic file (PNG, GIF) named `file_name` in the plots directory, given
+  /// only on the one rank that writes files and only when the plot level is at least
+  /// `level`; otherwise nothing. The directory exists when a path is returned.
+  std::optional<std::filesystem::path> plot_file(const std::string& file_name, int level = 1) const;
   Logger& log() { return log_; }
   /// Reports `units` more frames (Frames access) or pixels (Pixels access) done.
   void advance(std::size_t units) {
@@ -75,36 +105,56 @@ class StepContext {
   Dataset& data_;
   Logger& log_;
   std::function<void(std::size_t)> on_progress_;
+  PlotSettings plots_;
+  std::size_t phase_ = 0;
 };
 
 /// A configured step, ready to run.
 class StepInstance {
  public:
   virtual ~StepInstance() = default;
-  virtual Access access() const = 0;
+  /// The access of each phase, in order (one for most steps).
+  virtual std::vector<Access> phases() const = 0;
+  Access access() const { return phases().front(); }
   virtual StepIO io() const = 0;
   virtual void run(StepContext& context) = 0;
   /// (name, TOML text) of every parameter, defaults included.
   virtual std::vector<std::pair<std::string, std::string>> resolved_params() const = 0;
 };
 
+/// "frames", or "frames+pixels" for a step with two phases.
+std::string to_string(const std::vector<Access>& phases);
+
 /// What a step kind must provide; see steps/cleaning/fixed_iter.hpp for an example.
+///
+/// `access(p)` returns one Access, or a std::vector<Access> for a step that works in
+/// phases (e.g. fit per frame, then smooth the fits in time and subtract): `run` is then
+/// called once per phase, `context.phase()` says which, the cubes are moved to each
+/// phase's layout, and per-frame vectors and images are combined between phases.
 template <class S>
 concept StepKind = requires(const typename S::Params& p, StepContext& context) {
   { S::name } -> std::convertible_to<std::string_view>;
   { S::summary } -> std::convertible_to<std::string_view>;
   { S::Params::schema() } -> std::same_as<Schema<typename S::Params>>;
-  { S::access(p) } -> std::same_as<Access>;
+  requires std::same_as<decltype(S::access(p)), Access> || std::same_as<decltype(S::access(p)), std::vector<Access>>;
   { S::io(p) } -> std::same_as<StepIO>;
   { S::run(p, context) };
 };
+
+template <StepKind S>
+std::vector<Access> phases_of(const typename S::Params& p) {
+  if constexpr (std::same_as<decltype(S::access(p)), Access>)
+    return {S::access(p)};
+  else
+    return S::access(p);
+}
 
 /// Registry entry for one step kind.
 struct StepInfo {
   std::string name;
   std::string summary;
   std::vector<ParamDoc> params;
-  Access default_access = Access::Frames;  ///< with default parameters (for help and docs)
+  std::vector<Access> default_phases;  ///< with default parameters (for help and docs)
   StepIO default_io;
   /// Binds `table` (minus `reserved` keys) and returns the step; problems go to diagnostics.
   std::function<std::unique_ptr<StepInstance>(const toml::table& table, const std::vector<std::string>& reserved,
@@ -117,7 +167,7 @@ StepInfo describe_step() {
   using P = typename S::Params;
   struct Bound final : StepInstance {
     P params;
-    Access access() const override { return S::access(params); }
+    std::vector<Access> phases() const override { return phases_of<S>(params); }
     StepIO io() const override { return S::io(params); }
     void run(StepContext& context) override { S::run(params, context); }
     std::vector<std::pair<std::string, std::string>> resolved_params() const override {
@@ -128,7 +178,7 @@ StepInfo describe_step() {
   info.name = std::string(S::name);
   info.summary = std::string(S::summary);
   info.params = P::schema().docs();
-  info.default_access = S::access(P{});
+  info.default_phases = phases_of<S>(P{});
   info.default_io = S::io(P{});
   info.create = [](const toml::table& table, const std::vector<std::string>& reserved, Diagnostics& diagnostics,
                    const std::string& context) -> std::unique_ptr<StepInstance> {

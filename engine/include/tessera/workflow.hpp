@@ -14,7 +14,9 @@
 /// uses = "fixed_iter"
 /// sigmas = [5.0, 5.0]
 /// ```
+#include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,23 @@ struct EngineSettings {
   double transpose_chunk_mb = 64;       ///< bound on each all-to-all round's send buffer
 };
 
+/// The `[output]` table. Paths may use placeholders `{input.KEY}`, `{output.KEY}` and
+/// `{workflow.KEY}`, replaced by that key's value (e.g. "{input.path}/outputs/stage1/{output.run}/clean_obs.h5").
+struct OutputSettings {
+  std::string path;              ///< HDF5 file (placeholders replaced)
+  std::string run;               ///< name of this run, for placeholders (template: output_run)
+  bool save = true;              ///< write the HDF5 file (template: do_save)
+  std::string plots = "plots";   ///< plots directory, relative to the output file's directory
+  std::int64_t save_plots = 1;   ///< 0 none, 1 the main diagnostics, 2 all
+  std::int64_t show_plots = 0;   ///< as save_plots; plots are written, never shown (nothing blocks)
+  bool copy_workflow = true;     ///< write the resolved workflow next to the output
+  /// Directory plots go to ("" when none are wanted).
+  std::string plots_directory() const;
+  /// Where the copy of the workflow goes: OUTPUT_STEM.workflow.toml next to the output.
+  std::string workflow_copy_path() const;
+  int plot_level() const { return static_cast<int>(std::max(save_plots, show_plots)); }
+};
+
 struct Workflow {
   std::string file;        ///< path as given
   std::string text;        ///< the file's TOML text (for provenance)
@@ -49,7 +68,9 @@ struct Workflow {
   std::string input_kind;
   std::unique_ptr<FrameSource> input;
   std::vector<DataOut> input_provides;
-  std::string output_path;
+  std::string output_path;  ///< output.path, kept for brevity
+  OutputSettings output;
+  std::optional<std::int64_t> verbose;  ///< [workflow] verbose (0, 1, 2); the command line's -q/-v win
   EngineSettings engine;
   std::vector<WorkflowStep> steps;  ///< in file order
   std::vector<std::size_t> order;   ///< indices into steps, topological, enabled steps only
