@@ -13,6 +13,9 @@ packages=(
   libboost-graph-dev
   libgtest-dev googletest
   libcli11-dev
+  libplplot-dev
+  plplot-driver-cairo
+  libgif-dev
   python3 python3-numpy python3-xarray python3-h5py python3-h5netcdf python3-netcdf4 python3-astropy
 )
 

@@ -391,6 +391,18 @@ struct FrameTruth {
 };
 
 /// The undispersed star where the 0th order falls, taken 10 min before the first exposure.
+/// The sky's spatial pattern (mean 1) as a sky image like Pagul et al. (2023)'s G280 sky:
+/// a primary HDU with no data, then one float32 image extension "SCI".
+void write_sky_image(const UvisSimOptions& o, const std::vector<double>& pattern) {
+  std::vector<float> values(pattern.begin(), pattern.end());
+  fits::File file = fits::File::create((fs::path(o.out_dir) / "sky" / "g280_sky.fits").string());
+  file.write_key("TELESCOP", std::string("HST"), "simulated by tessera");
+  file.write_key("FILTER", std::string("G280"), "element selected");
+  file.append_image_float("SCI", values, static_cast<long>(o.ny), static_cast<long>(o.nx));
+  file.write_key("BUNIT", std::string("UNITLESS"), "sky pattern normalised to mean 1");
+  file.close();
+}
+
 void write_direct_image(const UvisSimOptions& o, const Geometry& geometry, const std::vector<double>& pattern,
                         double visit_start) {
   Rng rng(o.seed, kDirectStream);
@@ -488,6 +500,7 @@ UvisSimSummary simulate_uvis(const UvisSimOptions& o) {
   const fs::path out(o.out_dir);
   prepare_directory(out / "specimages");
   prepare_directory(out / "directimages");
+  prepare_directory(out / "sky");
 
   const std::size_t nx = o.nx, pixels = o.ny * o.nx;
   const Timing timing = make_timing(o);
@@ -562,6 +575,7 @@ UvisSimSummary simulate_uvis(const UvisSimOptions& o) {
   summary.cosmic_ray_pixels = truth.cosmic_rays.size();
 
   write_direct_image(o, geometry, pattern, visit_start);
+  write_sky_image(o, pattern);
   write_truth(o, timing, truth, hot, pattern, transit, geometry);
   return summary;
 }

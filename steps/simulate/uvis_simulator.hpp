@@ -8,6 +8,9 @@
 ///                                   EXPTIME, TARGNAME, INSTRUME, DETECTOR, FILTER; then SCI
 ///                                   (float32), ERR (float32), DQ (int16) with EXTNAME, EXTVER=1, BUNIT
 ///   directimages/or00di000_flt.fits one undispersed image of the star, before the first exposure
+///   sky/g280_sky.fits               the sky's spatial pattern (mean 1; extension SCI), like the
+///                                   Pagul et al. (2023) G280 sky image; frame f's sky is
+///                                   truth background[f] times it
 ///   truth.h5                        what went in (see simulate_uvis)
 #include <cstddef>
 #include <cstdint>

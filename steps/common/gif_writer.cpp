@@ -1,0 +1,1 @@
+#include "steps/common/gif_writer.hpp"

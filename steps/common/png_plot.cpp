@@ -1,0 +1,1 @@
+#include "steps/common/png_plot.hpp"

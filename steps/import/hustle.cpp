@@ -1,0 +1,1 @@
+#include "steps/import/hustle.hpp"
