@@ -1,0 +1,2 @@
+#pragma once
+/// UNDER CONSTRUCTION (placeholder so the build is wired).
