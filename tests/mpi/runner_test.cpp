@@ -4,6 +4,7 @@
 #include <mpi.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "steps/cleaning/fixed_iter.hpp"
 #include "support/memory_input.hpp"
@@ -134,6 +135,71 @@ TEST(RunnerFailure, StepFailureOnOneRankIsReportedByAll) {
     EXPECT_EQ(std::string(e.what()), want);
   }
   EXPECT_FALSE(fs::exists(path));
+}
+
+/// Two phases, pixel tiles then frames: each pixel adds 1 to its frame's count and to its
+/// own place in an image; then each frame doubles what it sees and a plot file is written.
+struct TwoPhases {
+  struct Params {
+    static Schema<Params> schema() { return tessera::schema<Params>(); }
+  };
+  static constexpr std::string_view name = "two_phases";
+  static constexpr std::string_view summary = "test step";
+  static std::vector<Access> access(const Params&) { return {Access::Pixels, Access::Frames}; }
+  static StepIO io(const Params&) {
+    StepIO io;
+    io.writes = {{DataKind::FrameVector, {"pixel_count", "1", "pixels seen per frame"}, ElementType::Float32, true},
+                 {DataKind::FrameVector, {"doubled", "1", "twice the count"}},
+                 {DataKind::Image, {"visits", "1", "times each pixel was seen"}}};
+    return io;
+  }
+  static void run(const Params&, StepContext& c) {
+    if (c.phase() == 0) {
+      auto& count = c.frame_vector("pixel_count").values;
+      Image& visits = c.image("visits");
+      for (const auto& block : c.tiles<float>("data"))
+        for (std::size_t y = block.tile.y0; y < block.tile.y1; ++y)
+          for (std::size_t x = block.tile.x0; x < block.tile.x1; ++x) {
+            visits.values[y * visits.nx + x] += 1.0f;
+            for (double& n : count) n += 1;
+          }
+      return;
+    }
+    auto slab = c.frames<float>("data");
+    auto& doubled = c.frame_vector("doubled").values;
+    for (std::size_t t = slab.t_begin; t < slab.t_end; ++t) doubled[t] = 2 * c.frame_vector("pixel_count").values[t];
+    if (auto path = c.plot_file("two_phases.txt", 1)) std::ofstream(*path) << "written once\n";
+    if (auto path = c.plot_file("extra.txt", 2)) std::ofstream(*path) << "level 2 only\n";
+  }
+};
+
+TEST(RunnerPhases, VectorsAndImagesAreCombinedBetweenPhasesAndPlotsWrittenOnce) {
+  Registry r = tessera::testing::test_registry();
+  r.add_step(describe_step<TwoPhases>());
+  const fs::path dir = fs::path(out_path("phases_dir"));
+  const std::string path = (dir / "out.h5").string();
+  for (bool save : {true, false}) {
+    Workflow wf = parse_workflow("[input]\nkind='memory'\nnt=7\nny=9\nnx=11\n[output]\nrun='r1'\npath='" +
+                                     dir.string() + "/{output.run}/out.h5'\nsave=" + (save ? "true" : "false") +
+                                     "\n[[step]]\nid='p'\nuses='two_phases'\n",
+                                 "phases.toml", {"engine.tile_ny=2", "engine.tile_nx=5"}, r);
+    EXPECT_EQ(wf.output_path, dir.string() + "/r1/out.h5");
+    run_workflow(wf, MPI_COMM_WORLD, RunOptions{Verbosity::Quiet});
+    if (rank() == 0) {
+      EXPECT_TRUE(fs::exists(dir / "r1" / "plots" / "two_phases.txt"));
+      EXPECT_FALSE(fs::exists(dir / "r1" / "plots" / "extra.txt"));  // save_plots defaults to 1
+      EXPECT_TRUE(fs::exists(dir / "r1" / "out.workflow.toml"));
+      EXPECT_EQ(fs::exists(dir / "r1" / "out.h5"), save);
+      if (save) {
+        h5::File file = h5::File::open((dir / "r1" / "out.h5").string());
+        EXPECT_EQ(file.read_doubles("doubled"), std::vector<double>(7, 2.0 * 9 * 11));
+        EXPECT_EQ(file.read_ints("pixel_count"), std::vector<std::int64_t>(7, 9 * 11));
+        EXPECT_EQ(file.read_floats("visits"), std::vector<float>(9 * 11, 1.0f));
+      }
+      fs::remove_all(dir);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
 }
 
 }  // namespace

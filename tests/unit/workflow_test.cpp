@@ -142,3 +142,36 @@ TEST(Registry, HelpComesFromTheStepDeclaration) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(WorkflowOutput, PlaceholdersAreReplacedAndPlotsGoNextToTheOutput) {
+  static const tessera::Registry registry = test_registry();
+  auto wf = tessera::parse_workflow(
+      "[workflow]\nname='w'\nverbose=2\n[input]\nkind='memory'\nnt=4\n[output]\nrun='run_7'\n"
+      "path='{input.kind}/outputs/stage1/{output.run}/clean_obs.h5'\nsave_plots=0\nshow_plots=2\n",
+      "wf.toml", {}, registry);
+  EXPECT_EQ(wf.output_path, "memory/outputs/stage1/run_7/clean_obs.h5");
+  EXPECT_EQ(wf.output.plots_directory(), "memory/outputs/stage1/run_7/plots");
+  EXPECT_EQ(wf.output.plot_level(), 2);  // shown plots are written: nothing blocks
+  EXPECT_EQ(wf.output.workflow_copy_path(), "memory/outputs/stage1/run_7/clean_obs.workflow.toml");
+  EXPECT_EQ(wf.verbose, 2);
+  const std::string resolved = wf.resolved_toml();
+  EXPECT_NE(resolved.find("run = \"run_7\""), std::string::npos) << resolved;
+  EXPECT_NE(resolved.find("nt = 4"), std::string::npos) << resolved;
+  EXPECT_NE(resolved.find("verbose = 2"), std::string::npos) << resolved;
+}
+
+TEST(WorkflowOutput, UnknownPlaceholderIsAnError) {
+  static const tessera::Registry registry = test_registry();
+  try {
+    tessera::parse_workflow("[input]\nkind='memory'\n[output]\npath='{output.nope}/x.h5'\n", "wf.toml", {}, registry);
+    FAIL() << "expected a ConfigError";
+  } catch (const tessera::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("wf.toml:4:6: placeholder {output.nope}: no such string or integer key"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
