@@ -87,9 +87,14 @@ int main(int argc, char** argv) {
       data.add_cube({"err", "electron", ""}, tessera::ElementType::Float32);
       data.add_cube({"dq", "1", ""}, tessera::ElementType::UInt32);
       auto slab = data.frames<float>("data");
+      auto err = data.frames<float>("err");
       for (std::size_t t = slab.t_begin; t < slab.t_end; ++t)
         for (std::size_t y = 0; y < o.ny; ++y)
-          for (std::size_t x = 0; x < o.nx; ++x) slab(t, y, x) = synthetic(t, y, x);
+          for (std::size_t x = 0; x < o.nx; ++x) {
+            slab(t, y, x) = synthetic(t, y, x);
+            // Shot noise of the smooth level plus 3 e- read noise, as calwf3's ERR would say.
+            err(t, y, x) = std::sqrt(50.0f + 0.01f * static_cast<float>(x) + 0.05f * static_cast<float>(y) + 9.0f);
+          }
       auto& values = std::get<std::vector<float>>(data.cube("data").values);
       std::vector<float> copy(values.size());
       MPI_Barrier(MPI_COMM_WORLD);
