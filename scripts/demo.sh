@@ -1,17 +1,38 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install, build, simulate a small UVIS visit, reduce it
-# on 2 MPI ranks with workflows/smoke.toml, and show what was written.
+# The main job on a fresh machine: install, build, simulate a UVIS G280 visit and reduce it
+# with the full stage-1 workflow (workflows/uvis_stage1.toml) on 2 MPI ranks, then show what
+# was written. The visit's geometry differs from the WASP-127b data the template's defaults
+# were made for, so the positions and boxes are set for it with --set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tessera=build/bin/tessera
 
-rm -rf sim
-$tessera simulate uvis --out sim/ --frames 40 --ny 256 --nx 512 --seed 1
-$tessera validate workflows/smoke.toml
-$tessera plan workflows/smoke.toml --ranks 2
-mpirun -n 2 --oversubscribe $tessera run workflows/smoke.toml
-/usr/bin/python3 -c "import xarray; print(xarray.open_dataset('out/smoke.h5'))"
+rm -rf demo_visit
+$tessera simulate uvis --out demo_visit --frames 40 --ny 300 --nx 1050 --seed 1
+read -r x0 y0 stars < <(/usr/bin/python3 - <<'PY'
+import h5py
+with h5py.File("demo_visit/truth.h5", "r") as t:
+    stars = [[round(float(x)), round(float(y))] for x, y in zip(t["star_x"][...], t["star_y"][...])] if "star_x" in t else []
+    print(round(float(t.attrs["zeroth_x"])), round(float(t.attrs["zeroth_y"])), str(stars).replace(" ", ""))
+PY
+)
+sets=(--set input.path=demo_visit
+      --set "locate.location=[$x0, $y0]" --set "track_0th.location=[$x0, $y0]"
+      --set "spatial_smooth.smth_bounds=[[500, 700, 120, 180]]"
+      --set "bkg_uniform.bounds=[[0, 1050, 0, 60], [0, 1050, 240, 300]]"
+      --set bkg_column.dist_from_trace=60
+      --set bkg_sky.path_to_Pagul=demo_visit/sky/g280_sky.fits)
+if [[ "$stars" != "[]" ]]; then sets+=(--set "track_stars.bkg_stars_loc=$stars"); else sets+=(--set track_stars.enabled=false); fi
+
+$tessera validate workflows/uvis_stage1.toml "${sets[@]}"
+$tessera plan workflows/uvis_stage1.toml --ranks 2 "${sets[@]}"
+mpirun -n 2 --oversubscribe $tessera run workflows/uvis_stage1.toml "${sets[@]}"
+out=demo_visit/outputs/stage1/run_1
+/usr/bin/python3 -c "import xarray; print(xarray.open_dataset('$out/clean_obs.h5'))"
 echo
-echo "output: $(pwd)/out/smoke.h5 (truth of the simulation: $(pwd)/sim/truth.h5)"
+echo "output:   $(pwd)/$out/clean_obs.h5"
+echo "workflow: $(pwd)/$out/clean_obs.workflow.toml"
+echo "plots:    $(pwd)/$out/plots/ ($(ls $out/plots | wc -l) files: $(ls $out/plots | tr '\n' ' '))"
+echo "truth of the simulation: $(pwd)/demo_visit/truth.h5"
