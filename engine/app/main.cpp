@@ -1,10 +1,11 @@
-// The `tessera` command line: simulate, validate, graph, plan, run, steps.
+// The `tessera` command line: simulate, validate, graph, plan, run, steps, import-hustle.
 #include <optional>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 
 #include "commands.hpp"
+#include "import_command.hpp"
 #include "simulate_command.hpp"
 #include "tessera/version.hpp"
 
@@ -46,6 +47,9 @@ int main(int argc, char** argv) {
   SimulateArgs simulate_args;
   auto* simulate = add_simulate_command(app, simulate_args);
 
+  ImportArgs import_args;
+  auto* import_hustle = add_import_command(app, import_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -64,5 +68,6 @@ int main(int argc, char** argv) {
   if (*plan) return plan_command(args, plan_ranks);
   if (*steps) return steps_command(kind, markdown);
   if (*simulate) return simulate_command(simulate_args);
+  if (*import_hustle) return import_command(import_args);
   return 2;
 }
