@@ -33,6 +33,8 @@ CLI::App* add_simulate_command(CLI::App& app, SimulateArgs& args) {
       ->check(CLI::Range(0.0, 0.1));
   simulate->add_option("--drift", o.drift_px, "Pointing drift amplitude (pixels)")->capture_default_str()
       ->check(CLI::Range(0.0, 5.0));
+  simulate->add_option("--stars", o.stars, "Field stars to draw (0 to 8), for track_stars")->capture_default_str()
+      ->check(CLI::Range(0, 8));
   return simulate;
 }
 

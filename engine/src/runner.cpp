@@ -40,8 +40,9 @@ struct Comm {
 
 /// Replicated per-frame vectors and images written by a step phase become the same on
 /// every rank. Vectors under frame slabs: each rank's own frames count. Vectors under pixel
-/// tiles, and images: each rank added its contribution to `before` (what was there when the
-/// phase started, the same everywhere), so the contributions are summed and added to it.
+/// tiles, and images: each rank added its contribution to what was there when the phase
+/// started (the same everywhere, and readable during the phase), so the contributions are
+/// summed across ranks and added to it.
 struct Snapshot {
   std::map<std::string, std::vector<double>> vectors;
   std::map<std::string, std::vector<float>> images;
@@ -52,24 +53,29 @@ bool summed(const DataOut& w, Layout layout) {
   return w.kind == DataKind::Image || (w.kind == DataKind::FrameVector && layout == Layout::PixelTiles);
 }
 
-/// Takes what summed outputs hold before a phase and zeroes them, so the phase's own
-/// contributions can be summed across ranks.
+/// What summed outputs hold when a phase starts.
 Snapshot start_contributions(Dataset& data, const StepIO& io) {
   Snapshot snap;
   const Layout layout = data.partition().layout();
   for (const auto& w : io.writes) {
     if (!summed(w, layout)) continue;
-    if (w.kind == DataKind::FrameVector) {
-      auto& values = data.frame_vector(w.info.name).values;
-      snap.vectors[w.info.name] = values;
-      std::fill(values.begin(), values.end(), 0.0);
-    } else {
-      auto& values = data.image(w.info.name).values;
-      snap.images[w.info.name] = values;
-      std::fill(values.begin(), values.end(), 0.0f);
-    }
+    if (w.kind == DataKind::FrameVector)
+      snap.vectors[w.info.name] = data.frame_vector(w.info.name).values;
+    else
+      snap.images[w.info.name] = data.image(w.info.name).values;
   }
   return snap;
+}
+
+/// values = before + Σ over ranks (values − before). Contributions that are counts (or other
+/// integers) add up exactly, so the result does not depend on the rank count.
+template <class T>
+void sum_contributions(std::vector<T>& values, const std::vector<T>* before, MPI_Datatype type, MPI_Comm comm) {
+  if (before && before->size() == values.size())
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] -= (*before)[i];
+  MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), type, MPI_SUM, comm);
+  if (before && before->size() == values.size())
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] += (*before)[i];
 }
 
 void combine_outputs(Dataset& data, const StepIO& io, const Snapshot& before, MPI_Comm comm) {
@@ -78,17 +84,18 @@ void combine_outputs(Dataset& data, const StepIO& io, const Snapshot& before, MP
     if (w.combine == Combine::Identical) continue;
     if (w.kind == DataKind::FrameVector) {
       std::vector<double>& values = data.frame_vector(w.info.name).values;
-      if (p.layout() == Layout::Frames)
+      if (p.layout() == Layout::Frames) {
         for (std::size_t t = 0; t < values.size(); ++t)
           if (t < p.frame_begin(data.rank()) || t >= p.frame_end(data.rank())) values[t] = 0;
-      MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, comm);
-      if (auto it = before.vectors.find(w.info.name); it != before.vectors.end())
-        for (std::size_t t = 0; t < values.size(); ++t) values[t] += it->second[t];
+        MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, comm);
+      } else {
+        auto it = before.vectors.find(w.info.name);
+        sum_contributions(values, it == before.vectors.end() ? nullptr : &it->second, MPI_DOUBLE, comm);
+      }
     } else if (w.kind == DataKind::Image) {
-      std::vector<float>& values = data.image(w.info.name).values;
-      MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_FLOAT, MPI_SUM, comm);
-      if (auto it = before.images.find(w.info.name); it != before.images.end())
-        for (std::size_t i = 0; i < values.size(); ++i) values[i] += it->second[i];
+      auto it = before.images.find(w.info.name);
+      sum_contributions(data.image(w.info.name).values, it == before.images.end() ? nullptr : &it->second, MPI_FLOAT,
+                        comm);
     }
   }
 }
@@ -104,8 +111,11 @@ void prepare_outputs(Dataset& data, const StepIO& io) {
     if (w.kind == DataKind::Image) {
       Image image;
       image.info = w.info;
-      image.ny = w.image_ny ? w.image_ny : data.shape().ny;
-      image.nx = w.image_nx ? w.image_nx : data.shape().nx;
+      auto size = [&](std::size_t n, std::size_t frame_size) {
+        return n == DataOut::frames ? data.shape().nt : n ? n : frame_size;
+      };
+      image.ny = size(w.image_ny, data.shape().ny);
+      image.nx = size(w.image_nx, data.shape().nx);
       image.dim_y = w.dim_y;
       image.dim_x = w.dim_x;
       image.values.assign(image.ny * image.nx, 0.0f);

@@ -22,6 +22,7 @@ constexpr double kVisibilityMinutes = 50.0;  // target visible per orbit (the re
 constexpr double kVisitStartMjd = 60123.25;
 constexpr double kZerothSigma = 1.7;  // px, 0th order core
 constexpr double kTraceSigma = 1.5;   // px, cross-dispersion profile of the traces
+constexpr double kStarSigma = kZerothSigma;  // px, field stars' 0th orders: the same optics
 constexpr std::uint16_t kDqHot = 16;          // WFC3 "hot pixel" (from the bad-pixel table)
 constexpr std::uint16_t kDqSaturated = 256;   // WFC3 "full-well saturation"
 // Stream numbers for generators that do not belong to one frame.
@@ -178,6 +179,31 @@ struct Geometry {
   }
 };
 
+/// A field star's 0th order: where it is at zero pointing shift, and its central electrons.
+struct FieldStar {
+  double x = 0, y = 0, peak = 0;
+};
+
+/// Field stars at fixed fractions of the frame (the same for every seed, so tests can find
+/// them), off the pixel centres, above and below the band the traces and the 0th order occupy
+/// (y0 − 0.06·ny to y0 + 0.06·ny), unsaturated: a few thousand electrons at the centre.
+std::vector<FieldStar> field_stars(const UvisSimOptions& o) {
+  struct Place {
+    double fx, fy, dx, dy, peak;
+  };
+  static constexpr Place kPlaces[] = {
+      {0.10, 0.20, 0.37, -0.21, 3000}, {0.56, 0.17, -0.18, 0.33, 4500}, {0.85, 0.26, 0.06, 0.44, 2500},
+      {0.28, 0.80, -0.41, 0.12, 5000}, {0.70, 0.78, 0.25, -0.36, 3500}, {0.93, 0.85, -0.07, 0.29, 2000},
+      {0.45, 0.88, 0.48, -0.04, 4000}, {0.05, 0.70, -0.29, -0.47, 3000}};
+  std::vector<FieldStar> stars;
+  for (std::size_t i = 0; i < o.stars && i < std::size(kPlaces); ++i) {
+    const Place& p = kPlaces[i];
+    stars.push_back({std::round(p.fx * static_cast<double>(o.nx)) + p.dx,
+                     std::round(p.fy * static_cast<double>(o.ny)) + p.dy, p.peak});
+  }
+  return stars;
+}
+
 /// Noise-free sky pattern with mean exactly 1: gradients along both axes and a broad
 /// hump, loosely like the G280 sky (Pagul et al. 2023).
 std::vector<double> sky_pattern(std::size_t ny, std::size_t nx) {
@@ -283,11 +309,14 @@ void add_gaussian(std::vector<double>& image, std::size_t ny, std::size_t nx, do
 }
 
 /// Expected electrons of one frame without noise, cosmic rays or hot pixels: sky plus the
-/// star (0th order and ±1 traces) scaled by `flux` and shifted by (sx, sy) pixels.
+/// star (0th order and ±1 traces) scaled by `flux` and the field stars (not scaled), all
+/// shifted by (sx, sy) pixels.
 void render_scene(std::vector<double>& image, const UvisSimOptions& o, const Geometry& g,
-                  const std::vector<double>& pattern, double sky, double flux, double sx, double sy) {
+                  const std::vector<FieldStar>& stars, const std::vector<double>& pattern, double sky, double flux,
+                  double sx, double sy) {
   for (std::size_t i = 0; i < image.size(); ++i) image[i] = sky * pattern[i];
   add_gaussian(image, o.ny, o.nx, g.x0 + sx, g.y0 + sy, flux * o.zeroth_peak, kZerothSigma);
+  for (const FieldStar& s : stars) add_gaussian(image, o.ny, o.nx, s.x + sx, s.y + sy, s.peak, kStarSigma);
   const double reach = 6 * kTraceSigma;
   for (std::size_t x = 0; x < o.nx; ++x) {
     const double xs = static_cast<double>(x) - sx;  // the scene position seen by this column
@@ -359,6 +388,7 @@ void check_options(const UvisSimOptions& o) {
                   per_orbit, span, kVisibilityMinutes);
     bad(text);
   }
+  if (o.stars > 8) bad("at most 8 field stars (stars)");
   if (o.sky < 0 || o.read_noise < 0 || o.cr_rate < 0 || o.hot_fraction < 0 || o.hot_fraction > 1 ||
       o.transit_depth < 0 || o.transit_depth >= 1 || !(o.full_well > 0))
     bad("sky, read noise, rates and depth must be non-negative (hot fraction and depth below 1)");
@@ -390,7 +420,6 @@ struct FrameTruth {
   std::vector<CrPixel> cosmic_rays;
 };
 
-/// The undispersed star where the 0th order falls, taken 10 min before the first exposure.
 /// The sky's spatial pattern (mean 1) as a sky image like Pagul et al. (2023)'s G280 sky:
 /// a primary HDU with no data, then one float32 image extension "SCI".
 void write_sky_image(const UvisSimOptions& o, const std::vector<double>& pattern) {
@@ -403,14 +432,19 @@ void write_sky_image(const UvisSimOptions& o, const std::vector<double>& pattern
   file.close();
 }
 
-void write_direct_image(const UvisSimOptions& o, const Geometry& geometry, const std::vector<double>& pattern,
-                        double visit_start) {
+/// The undispersed star where the 0th order falls, taken 10 min before the first exposure,
+/// with the field stars as much fainter than it as in the spectral frames.
+void write_direct_image(const UvisSimOptions& o, const Geometry& geometry, const std::vector<FieldStar>& stars,
+                        const std::vector<double>& pattern, double visit_start) {
   Rng rng(o.seed, kDirectStream);
   const std::size_t pixels = o.ny * o.nx;
   const double exptime = 10;
   std::vector<double> expected(pixels);
   for (std::size_t i = 0; i < pixels; ++i) expected[i] = 0.1 * o.sky * pattern[i];
-  add_gaussian(expected, o.ny, o.nx, geometry.x0, geometry.y0, 0.5 * o.full_well, kZerothSigma);
+  const double target_peak = 0.5 * o.full_well;
+  add_gaussian(expected, o.ny, o.nx, geometry.x0, geometry.y0, target_peak, kZerothSigma);
+  for (const FieldStar& s : stars)
+    add_gaussian(expected, o.ny, o.nx, s.x, s.y, s.peak * target_peak / o.zeroth_peak, kStarSigma);
   std::vector<float> sci(pixels), err(pixels);
   for (std::size_t i = 0; i < pixels; ++i) {
     sci[i] = static_cast<float>(rng.poisson(expected[i]) + o.read_noise * rng.normal());
@@ -422,8 +456,8 @@ void write_direct_image(const UvisSimOptions& o, const Geometry& geometry, const
 }
 
 void write_truth(const UvisSimOptions& o, const Timing& timing, const FrameTruth& frames,
-                 const std::vector<HotPixel>& hot, const std::vector<double>& pattern, const Transit& transit,
-                 const Geometry& geometry) {
+                 const std::vector<HotPixel>& hot, const std::vector<FieldStar>& stars,
+                 const std::vector<double>& pattern, const Transit& transit, const Geometry& geometry) {
   h5::File truth = h5::File::create((fs::path(o.out_dir) / "truth.h5").string());
   truth.write_vector("time", timing.mid, "time", {"time", "d", "mid-exposure time (MJD)"});
   const std::vector<std::int64_t> orbit(timing.orbit.begin(), timing.orbit.end());
@@ -460,6 +494,19 @@ void write_truth(const UvisSimOptions& o, const Timing& timing, const FrameTruth
   truth.write_vector("hot_rate", hot_rate, "hot_pixel", {"hot_rate", "electron/s", "dark rate of the hot pixel"});
   truth.write_vector("hot_flagged", hot_flagged, "hot_pixel", {"hot_flagged", "1", "1 if flagged 16 in DQ"});
 
+  std::vector<double> star_x, star_y, star_peak;
+  for (const FieldStar& s : stars) {
+    star_x.push_back(s.x);
+    star_y.push_back(s.y);
+    star_peak.push_back(s.peak);
+  }
+  truth.write_vector("star_x", star_x, "star",
+                     {"star_x", "pixel", "field star centre column at zero shift (frame f: plus shift_x[f])"});
+  truth.write_vector("star_y", star_y, "star",
+                     {"star_y", "pixel", "field star centre row at zero shift (frame f: plus shift_y[f])"});
+  truth.write_vector("star_peak", star_peak, "star",
+                     {"star_peak", "electron", "field star electrons at its centre in a spectral frame"});
+
   double mean_sky = 0;
   for (double b : frames.background) mean_sky += b / static_cast<double>(frames.background.size());
   std::vector<float> sky_image(pattern.size());
@@ -489,9 +536,9 @@ void write_truth(const UvisSimOptions& o, const Timing& timing, const FrameTruth
 std::string UvisSimSummary::str() const {
   char text[512];
   std::snprintf(text, sizeof text,
-                "frames: %zu in %zu orbits\ncosmic rays: %zu hits on %zu pixels\nhot pixels: %zu (%zu flagged 16 in "
-                "DQ)\nsaturated pixels: %zu over all frames (flagged 256)",
-                frames, orbits, cosmic_ray_hits, cosmic_ray_pixels, hot_pixels, hot_flagged, saturated_pixels);
+                "frames: %zu in %zu orbits\nfield stars: %zu\ncosmic rays: %zu hits on %zu pixels\n"
+                "hot pixels: %zu (%zu flagged 16 in DQ)\nsaturated pixels: %zu over all frames (flagged 256)",
+                frames, orbits, stars, cosmic_ray_hits, cosmic_ray_pixels, hot_pixels, hot_flagged, saturated_pixels);
   return text;
 }
 
@@ -507,11 +554,13 @@ UvisSimSummary simulate_uvis(const UvisSimOptions& o) {
   const Geometry geometry(o);
   const std::vector<double> pattern = sky_pattern(o.ny, nx);
   const std::vector<HotPixel> hot = make_hot_pixels(o);
+  const std::vector<FieldStar> stars = field_stars(o);
   const Transit transit = make_transit(o, timing);
 
   UvisSimSummary summary;
   summary.frames = o.frames;
   summary.orbits = o.orbits;
+  summary.stars = stars.size();
   summary.hot_pixels = hot.size();
   for (const HotPixel& h : hot) summary.hot_flagged += h.flagged ? 1 : 0;
 
@@ -537,7 +586,7 @@ UvisSimSummary simulate_uvis(const UvisSimOptions& o) {
     truth.shift_y.push_back(sy);
     truth.flux.push_back(flux);
 
-    render_scene(expected, o, geometry, pattern, sky, flux, sx, sy);
+    render_scene(expected, o, geometry, stars, pattern, sky, flux, sx, sy);
     for (const HotPixel& h : hot) expected[h.y * nx + h.x] += h.rate * o.exptime;
 
     std::size_t hits = 0;
@@ -574,9 +623,9 @@ UvisSimSummary simulate_uvis(const UvisSimOptions& o) {
   }
   summary.cosmic_ray_pixels = truth.cosmic_rays.size();
 
-  write_direct_image(o, geometry, pattern, visit_start);
+  write_direct_image(o, geometry, stars, pattern, visit_start);
   write_sky_image(o, pattern);
-  write_truth(o, timing, truth, hot, pattern, transit, geometry);
+  write_truth(o, timing, truth, hot, stars, pattern, transit, geometry);
   return summary;
 }
 

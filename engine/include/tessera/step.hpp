@@ -46,7 +46,8 @@ struct DataRef {
 /// `Combine::Identical` and left as it is.
 ///
 /// Outputs are reset to zero when the step starts. In a step with several phases, each
-/// phase's contribution is combined when the phase ends and added to what was there.
+/// phase's contribution is combined when the phase ends and added to what was there; a
+/// later phase reads the combined values of earlier ones.
 enum class Combine { Auto, Identical };
 
 struct DataOut {
@@ -55,7 +56,8 @@ struct DataOut {
   ElementType type = ElementType::Float32;  ///< cubes
   bool integer = false;                     ///< frame vectors
   Combine combine = Combine::Auto;          ///< frame vectors and images
-  std::size_t image_ny = 0, image_nx = 0;   ///< images: shape; 0 means the frame's
+  std::size_t image_ny = 0, image_nx = 0;   ///< images: shape; 0 means the frame's, `frames` one per frame
+  static constexpr std::size_t frames = static_cast<std::size_t>(-1);
   std::string dim_y = "y", dim_x = "x";     ///< images: dimension names in the output
 };
 
