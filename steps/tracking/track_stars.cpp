@@ -59,6 +59,7 @@ StepIO TrackStars::io(const Params& params) {
   auto image = [&](std::string name, std::string long_name) {
     DataOut out{DataKind::Image, {std::move(name), "pixel", std::move(long_name)}};
     out.combine = Combine::Identical;
+    out.image_ny = DataOut::frames;
     out.image_nx = stars;
     out.dim_y = "time";
     out.dim_x = "star";
@@ -81,9 +82,6 @@ void TrackStars::run(const Params& params, StepContext& context) {
     const char* names[] = {"track_stars_x", "track_stars_y", "track_stars_x_shift", "track_stars_y_shift"};
     for (int i = 0; i < 4; ++i) {
       Image& image = context.image(names[i]);
-      image.ny = shape.nt;
-      image.nx = stars;
-      image.values.assign(shape.nt * stars, 0.0f);
       const char axis = i % 2 == 0 ? 'x' : 'y';
       const bool shift = i >= 2;
       for (std::size_t k = 0; k < stars; ++k) {
