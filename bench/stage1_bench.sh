@@ -12,7 +12,7 @@ cd "$here"
 steps=(--set fixed_iter.enabled=false --set spatial_smooth.enabled=false --set bkg_sky.enabled=false
        --set locate.enabled=false --set track_stars.enabled=false --set quicklook.enabled=false
        --set plots.enabled=false --set "track_0th.location=[735.3, 299.8]"
-       --set "bkg_uniform.bounds=[[0, 2100, 0, 150], [0, 2100, 450, 600]]")
+       --set "bkg_uniform.bounds=[[0, 150, 0, 2100], [450, 600, 0, 2100]]")
 for n in 1 2; do
   mpirun -n "$n" --oversubscribe "$build/bin/workflow_bench" --sim "$build/bench_sim" "${steps[@]}" "$@" | tee "$build/stage1_bench_$n.txt"
 done

@@ -20,8 +20,8 @@ PY
 )
 sets=(--set input.path=demo_visit
       --set "locate.location=[$x0, $y0]" --set "track_0th.location=[$x0, $y0]"
-      --set "spatial_smooth.smth_bounds=[[500, 700, 120, 180]]"
-      --set "bkg_uniform.bounds=[[0, 1050, 0, 60], [0, 1050, 240, 300]]"
+      --set "spatial_smooth.smth_bounds=[[120, 180, 500, 700]]"
+      --set "bkg_uniform.bounds=[[0, 60, 0, 1050], [240, 300, 0, 1050]]"
       --set bkg_column.dist_from_trace=60
       --set bkg_sky.path_to_Pagul=demo_visit/sky/g280_sky.fits)
 if [[ "$stars" != "[]" ]]; then sets+=(--set "track_stars.bkg_stars_loc=$stars"); else sets+=(--set track_stars.enabled=false); fi

@@ -703,7 +703,7 @@ const char* kind_text(ValueKind kind, int inner_size) {
     case ValueKind::NumberList: return "a list of numbers";
     case ValueKind::StringList: return "a list of 'strings'";
     case ValueKind::BoxList:
-      return inner_size == 4 ? "a list of [x1, x2, y1, y2] boxes"
+      return inner_size == 4 ? "a list of [r1, r2, c1, c2] boxes"
              : inner_size == 2 ? "a list of [x, y] positions"
                                : "a list of lists of numbers";
     case ValueKind::Point: return "an [x, y] position";

@@ -81,7 +81,7 @@ enum class ValueKind {
   IntList,     ///< list or tuple of integers
   NumberList,  ///< list or tuple of numbers
   StringList,  ///< list or tuple of strings
-  BoxList,     ///< list of [x1, x2, y1, y2] (or of [x, y] for star positions: see inner_size)
+  BoxList,     ///< list of [r1, r2, c1, c2] (or of [x, y] for star positions: see inner_size)
   Point,       ///< [x, y]
   StepSwitch,  ///< a do_* switch: a boolean, written as the step's `enabled`
 };

@@ -23,8 +23,8 @@ PY
 )
 sets=(--set input.path=visit
       --set "locate.location=[$x0, $y0]" --set "track_0th.location=[$x0, $y0]"
-      --set "spatial_smooth.smth_bounds=[[200, 400, 60, 100]]"
-      --set "bkg_uniform.bounds=[[0, 480, 0, 40], [0, 480, 125, 160]]"
+      --set "spatial_smooth.smth_bounds=[[60, 100, 200, 400]]"
+      --set "bkg_uniform.bounds=[[0, 40, 0, 480], [125, 160, 0, 480]]"
       --set bkg_column.dist_from_trace=30
       --set bkg_sky.path_to_Pagul=visit/sky/g280_sky.fits)
 if [[ "$stars" != "[]" ]]; then sets+=(--set "track_stars.bkg_stars_loc=$stars"); else sets+=(--set track_stars.enabled=false); fi
@@ -81,7 +81,7 @@ smth_threshold  5
 smth_bounds     [[260, 370, 640, 1100],]
 do_uniform      True
 fit             'Gaussian'
-bounds          [[0,480,0,40],[0,480,125,160]]
+bounds          [[0,40,0,480],[125,160,0,480]]
 hist_min        -20
 hist_max        50
 hist_bins       1000
