@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <charconv>
 #include <cmath>
 #include <sstream>
 
@@ -12,10 +13,10 @@ namespace {
 std::string format_number(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  std::ostringstream s;
-  s.precision(17);
-  s << v;
-  std::string t = s.str();
+  // Shortest text that reads back as the same double (0.1, not 0.10000000000000001).
+  char buffer[64];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, v).ptr;
+  std::string t(buffer, end);
   // Keep TOML floats recognisable as floats.
   if (t.find_first_of(".eEn") == std::string::npos) t += ".0";
   return t;

@@ -61,8 +61,8 @@ Snapshot start_contributions(Dataset& data, const StepIO& io) {
     if (!summed(w, layout)) continue;
     if (w.kind == DataKind::FrameVector)
       snap.vectors[w.info.name] = data.frame_vector(w.info.name).values;
-    else
-      snap.images[w.info.name] = data.image(w.info.name).values;
+    else if (auto image = data.images().find(w.info.name); image != data.images().end())
+      snap.images[w.info.name] = image->second.values;
   }
   return snap;
 }
@@ -93,36 +93,16 @@ void combine_outputs(Dataset& data, const StepIO& io, const Snapshot& before, MP
         sum_contributions(values, it == before.vectors.end() ? nullptr : &it->second, MPI_DOUBLE, comm);
       }
     } else if (w.kind == DataKind::Image) {
+      // A step may erase an image it only needed in between (the same on every rank).
+      auto image = data.images().find(w.info.name);
+      if (image == data.images().end()) continue;
       auto it = before.images.find(w.info.name);
-      sum_contributions(data.image(w.info.name).values, it == before.images.end() ? nullptr : &it->second, MPI_FLOAT,
-                        comm);
+      sum_contributions(image->second.values, it == before.images.end() ? nullptr : &it->second, MPI_FLOAT, comm);
     }
   }
 }
 
 void combine_frame_vectors(Dataset& data, const StepIO& io, MPI_Comm comm) { combine_outputs(data, io, {}, comm); }
-
-/// Creates what a step declares it writes and does not exist yet; per-frame vectors and
-/// images start from zero in every step that writes them.
-void prepare_outputs(Dataset& data, const StepIO& io) {
-  for (const auto& w : io.writes) {
-    if (w.kind == DataKind::Cube && !data.has_cube(w.info.name)) data.add_cube(w.info, w.type, 0.0);
-    if (w.kind == DataKind::FrameVector) data.add_frame_vector(w.info, w.integer);
-    if (w.kind == DataKind::Image) {
-      Image image;
-      image.info = w.info;
-      auto size = [&](std::size_t n, std::size_t frame_size) {
-        return n == DataOut::frames ? data.shape().nt : n ? n : frame_size;
-      };
-      image.ny = size(w.image_ny, data.shape().ny);
-      image.nx = size(w.image_nx, data.shape().nx);
-      image.dim_y = w.dim_y;
-      image.dim_x = w.dim_x;
-      image.values.assign(image.ny * image.nx, 0.0f);
-      data.images()[w.info.name] = std::move(image);
-    }
-  }
-}
 
 /// "name: total 123, most 9 in frame 4" for a per-frame result, as a quick diagnostic.
 std::string describe_vector(const FrameVector& v) {
@@ -193,6 +173,26 @@ std::string describe_failure(const std::string& where, int rank, const std::exce
 }
 
 }  // namespace
+
+void prepare_outputs(Dataset& data, const StepIO& io) {
+  for (const auto& w : io.writes) {
+    if (w.kind == DataKind::Cube && !data.has_cube(w.info.name)) data.add_cube(w.info, w.type, 0.0);
+    if (w.kind == DataKind::FrameVector) data.add_frame_vector(w.info, w.integer);
+    if (w.kind == DataKind::Image) {
+      Image image;
+      image.info = w.info;
+      auto size = [&](std::size_t n, std::size_t frame_size) {
+        return n == DataOut::frames ? data.shape().nt : n ? n : frame_size;
+      };
+      image.ny = size(w.image_ny, data.shape().ny);
+      image.nx = size(w.image_nx, data.shape().nx);
+      image.dim_y = w.dim_y;
+      image.dim_x = w.dim_x;
+      image.values.assign(image.ny * image.nx, 0.0f);
+      data.images()[w.info.name] = std::move(image);
+    }
+  }
+}
 
 FrameOrder read_frame_order(Workflow& wf, MPI_Comm comm) {
   const Comm c(comm);

@@ -422,8 +422,8 @@ TEST(HustleMapping, ValuesOfTheWrongKindNameTheLine) {
   expect_error("free_sigma True\n", "expected a number, got the boolean True");
   expect_error("free_sigma None\n", "x.hustle:2: free_sigma: None is not allowed here (expected a number)");
   expect_error("location [1, 2, 3]\n", "location: expected an [x, y] position or None, got the list [1, 2, 3]");
-  expect_error("bounds [[0, 1, 2]]\n", "bounds: expected a list of [x1, x2, y1, y2] boxes or None");
-  expect_error("bounds [0, 1, 2, 3]\n", "expected a list of [x1, x2, y1, y2] boxes");
+  expect_error("bounds [[0, 1, 2]]\n", "bounds: expected a list of [r1, r2, c1, c2] boxes or None");
+  expect_error("bounds [0, 1, 2, 3]\n", "expected a list of [r1, r2, c1, c2] boxes");
   expect_error("bkg_stars_loc [[1, 2, 3]]\n", "expected a list of [x, y] positions");
   expect_error("rows [1, 'a']\n", "rows: expected a list of integers, got the list [1, 'a']");
   expect_error("rows 5\n", "rows: expected a list of integers");  // no promotion for rows

@@ -14,6 +14,7 @@
 #include "steps/tracking/track_stars.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/logger.hpp"
+#include "tessera/runner.hpp"
 
 namespace {
 
@@ -208,20 +209,7 @@ std::vector<Dataset> make_ranks(CubeShape shape, int nranks, const FrameFill& fi
 template <class S>
 void run_like_engine(const typename S::Params& params, std::vector<Dataset>& ranks) {
   const StepIO io = S::io(params);
-  for (auto& d : ranks)
-    for (const auto& w : io.writes) {
-      if (w.kind == DataKind::FrameVector) d.add_frame_vector(w.info, w.integer);
-      if (w.kind == DataKind::Image) {
-        Image image;
-        image.info = w.info;
-        image.ny = w.image_ny ? w.image_ny : d.shape().ny;
-        image.nx = w.image_nx ? w.image_nx : d.shape().nx;
-        image.dim_y = w.dim_y;
-        image.dim_x = w.dim_x;
-        image.values.assign(image.ny * image.nx, 0.0f);
-        d.images()[w.info.name] = image;
-      }
-    }
+  for (auto& d : ranks) prepare_outputs(d, io);
   Logger log(0, Verbosity::Quiet);
   const auto phases = phases_of<S>(params);
   for (std::size_t phase = 0; phase < phases.size(); ++phase) {

@@ -8,7 +8,7 @@ trap 'rm -rf "$work"' EXIT
 "$tessera" simulate uvis --out "$work/sim" --frames 8 --ny 64 --nx 256 --seed 3 2>/dev/null
 count=0
 for wf in "$source_dir"/workflows/*.toml; do
-  "$tessera" validate "$wf"
+  "$tessera" validate "$wf" --set input.path="$work/sim"
   "$tessera" plan "$wf" --ranks 2 --set input.path="$work/sim" >/dev/null
   count=$((count + 1))
 done

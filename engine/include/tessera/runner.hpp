@@ -38,6 +38,11 @@ struct RunOptions {
 /// the output file then does not exist.
 RunSummary run_workflow(Workflow& workflow, MPI_Comm comm, const RunOptions& options);
 
+/// Creates what a step declares it writes and does not exist yet (cubes in the current
+/// layout; per-frame vectors and images reset to zero). The runner calls it before each
+/// step; tests that drive a step by hand call it too.
+void prepare_outputs(Dataset& data, const StepIO& io);
+
 /// Runs the steps of `workflow` on an in-memory dataset (no input read, no output
 /// written); for tests and embedding. Collective.
 void run_steps(Workflow& workflow, Dataset& data, MPI_Comm comm, const Logger& log, RunSummary* summary = nullptr);
