@@ -7,10 +7,58 @@
 #include "steps/common/select.hpp"
 
 namespace tessera::steps {
+namespace {
 
-std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> dq, const FixedIterParams& params,
-                              std::span<double> replaced_in_frame, FixedIterScratch& scratch) {
+/// What the per-pixel loop needs from the parameters, worked out once per step.
+struct Resolved {
+  bool use_std = false;
+  float smallest_sigma = 0;  // the tightest pass decides whether any pass can act
+  explicit Resolved(const FixedIterParams& p) : use_std(p.estimator == "std") {
+    smallest_sigma = p.fixed_sigmas.empty() ? 0.0f : static_cast<float>(p.fixed_sigmas.front());
+    for (double s : p.fixed_sigmas) smallest_sigma = std::min(smallest_sigma, static_cast<float>(s));
+  }
+};
+
+/// Proves, without selecting a median, that no pass can flag anything in a finite series:
+/// every sample lies within smallest_sigma × spread of the median. Statistics stay those of
+/// the series until a pass replaces something, so if the tightest pass has nothing to do,
+/// none has. A false return only means "not proven" (the exact path then decides).
+///
+/// - std: with s the series' std, at least n/2 + 1 samples >= max − σs puts the median
+///   there too (both middle order statistics), and likewise for the minimum.
+/// - mad: first bracket the median, a <= median <= b, by the same counting, around the mean
+///   (|mean − median| <= std always; the bracket is tried narrow, then wider). Then no sample
+///   is further than M = max(max − a, b − min) from it, and the MAD is at least D = M/(1.4826σ)
+///   when fewer than half the samples lie within D of the median, which holds for every
+///   median in [a, b] if at most (n − 1)/2 samples lie in (a − D, b + D).
+/// The limits carry a 1e-4 margin so that float rounding can only send a borderline series to
+/// the exact path.
+bool nothing_beyond(std::span<const float> series, const Moments& m, const Resolved& r) {
+  if (m.max == m.min) return true;  // constant: zero spread flags nothing
+  const float sigma = r.smallest_sigma;
+  if (r.use_std) {
+    const float limit = sigma * m.std * (1.0f - 1e-4f);
+    return median_between(series, m.max - limit, m.min + limit);
+  }
+  const std::size_t half = (series.size() - 1) / 2;
+  for (float k : {0.25f, 0.6f}) {
+    const float a = m.mean - k * m.std, b = m.mean + k * m.std;
+    if (!median_between(series, a, b)) continue;
+    const float reach = std::max(m.max - a, b - m.min) * (1.0f + 1e-4f);
+    const float needed_mad = reach / (1.4826f * sigma) * (1.0f + 1e-4f);
+    if (count_between(series, a - needed_mad, b + needed_mad) <= half) return true;
+  }
+  return false;
+}
+
+std::size_t clean_series(std::span<float> series, std::span<std::uint32_t> dq, const FixedIterParams& params,
+                         const Resolved& resolved, std::span<double> replaced_in_frame, FixedIterScratch& scratch) {
   const std::size_t nt = series.size();
+  if (nt == 0 || params.fixed_sigmas.empty()) return 0;
+  // Most series have nothing beyond the threshold (about 95% of the pixels of a visit).
+  const Moments moments = moments_of(series);
+  if (moments.finite && nothing_beyond(series, moments, resolved)) return 0;
+
   std::size_t replaced = 0;
   auto mark = [&](std::size_t t, float value, std::uint32_t bit) {
     if (!(dq[t] & dq::temporal_outlier)) replaced_in_frame[t] += 1;
@@ -19,7 +67,7 @@ std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> 
     ++replaced;
   };
 
-  const bool use_std = params.estimator == "std";
+  const bool use_std = resolved.use_std;
   float centre = 0;
   double spread = 0, largest_deviation = 0;
   std::size_t non_finite = 0;
@@ -82,6 +130,13 @@ std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> 
   return replaced;
 }
 
+}  // namespace
+
+std::size_t fixed_iter_series(std::span<float> series, std::span<std::uint32_t> dq, const FixedIterParams& params,
+                              std::span<double> replaced_in_frame, FixedIterScratch& scratch) {
+  return clean_series(series, dq, params, Resolved(params), replaced_in_frame, scratch);
+}
+
 StepIO FixedIter::io(const Params&) {
   StepIO io;
   io.reads = {{DataKind::Cube, "data"}, {DataKind::Cube, "dq"}};
@@ -97,9 +152,10 @@ void FixedIter::run(const Params& params, StepContext& context) {
   auto dq_tiles = context.tiles<std::uint32_t>("dq");
   std::vector<double>& counts = context.frame_vector("fixed_iter_outliers").values;
   FixedIterScratch scratch;
+  const Resolved resolved(params);
   for (std::size_t k = 0; k < data_tiles.size(); ++k) {
     for (std::size_t i = 0; i < data_tiles[k].pixels(); ++i)
-      fixed_iter_series(data_tiles[k].series(i), dq_tiles[k].series(i), params, counts, scratch);
+      clean_series(data_tiles[k].series(i), dq_tiles[k].series(i), params, resolved, counts, scratch);
     context.advance(data_tiles[k].pixels());
   }
 }
