@@ -14,6 +14,7 @@
 #include "steps/tracking/track_stars.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/logger.hpp"
+#include "support/emulated_ranks.hpp"
 #include "tessera/runner.hpp"
 
 namespace {
@@ -183,56 +184,17 @@ TEST(Background, AnnulusMedianAndSpread) {
 
 // ---- the steps, run the way the engine runs them, on 1 and 3 emulated ranks ----
 
-using FrameFill = std::function<void(std::size_t t, Scene& scene)>;
-
-std::vector<Dataset> make_ranks(CubeShape shape, int nranks, const FrameFill& fill) {
-  std::vector<Dataset> ranks;
-  for (int r = 0; r < nranks; ++r) {
-    Dataset d(shape, Partition::frames(shape, nranks), r);
-    d.add_cube({"data", "electron", "signal"}, ElementType::Float32);
-    d.add_cube({"dq", "1", "flags"}, ElementType::UInt32);
-    auto data = d.frames<float>("data");
-    auto dq = d.frames<std::uint32_t>("dq");
-    for (std::size_t t = data.t_begin; t < data.t_end; ++t) {
-      Scene scene(shape.ny, shape.nx, 0.0f);
-      fill(t, scene);
-      std::copy(scene.values.begin(), scene.values.end(), data.frame(t).begin());
-      std::copy(scene.dq.begin(), scene.dq.end(), dq.frame(t).begin());
-    }
-    ranks.push_back(std::move(d));
-  }
-  return ranks;
+/// `nranks` emulated ranks whose frames are scenes drawn by `fill`.
+std::vector<Dataset> make_ranks(CubeShape shape, int nranks, const std::function<void(std::size_t, Scene&)>& fill) {
+  return tessera::testing::make_ranks(shape, nranks, [&](std::size_t t, std::span<float> data, std::span<std::uint32_t> dq) {
+    Scene scene(shape.ny, shape.nx, 0.0f);
+    fill(t, scene);
+    std::copy(scene.values.begin(), scene.values.end(), data.begin());
+    std::copy(scene.dq.begin(), scene.dq.end(), dq.begin());
+  });
 }
 
-/// Outputs created from io(), phases run in order, per-frame vectors taken from the rank owning
-/// each frame, images summed over ranks unless Combine::Identical: what the runner does.
-template <class S>
-void run_like_engine(const typename S::Params& params, std::vector<Dataset>& ranks) {
-  const StepIO io = S::io(params);
-  for (auto& d : ranks) prepare_outputs(d, io);
-  Logger log(0, Verbosity::Quiet);
-  const auto phases = phases_of<S>(params);
-  for (std::size_t phase = 0; phase < phases.size(); ++phase) {
-    for (auto& d : ranks) {
-      StepContext context(d, log, nullptr, {}, phase);
-      S::run(params, context);
-    }
-    for (const auto& w : io.writes) {
-      if (w.kind == DataKind::FrameVector) {
-        std::vector<double> own(ranks[0].shape().nt, 0.0);
-        for (auto& d : ranks)
-          for (std::size_t t = d.partition().frame_begin(d.rank()); t < d.partition().frame_end(d.rank()); ++t)
-            own[t] = d.frame_vector(w.info.name).values[t];
-        for (auto& d : ranks) d.frame_vector(w.info.name).values = own;
-      } else if (w.kind == DataKind::Image && w.combine != Combine::Identical) {
-        std::vector<float> sum(ranks[0].image(w.info.name).values.size(), 0.0f);
-        for (auto& d : ranks)
-          for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += d.image(w.info.name).values[i];
-        for (auto& d : ranks) d.image(w.info.name).values = sum;
-      }
-    }
-  }
-}
+using tessera::testing::run_like_engine;
 
 /// Frame t: the scene shifted by (0.02 t, −0.015 t) px; a clipped 0th order at (40.3, 30.6),
 /// a trace to its right, and two unsaturated stars.
