@@ -5,7 +5,6 @@
 //   mpirun -n 2 step_bench [--step fixed_iter] [--set fixed_sigmas=[5,5]] [--frames 74] [--ny 600]
 //                          [--nx 2100] [--reps 3]
 #include <mpi.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/runner.hpp"
 
@@ -39,12 +39,6 @@ float synthetic(std::size_t t, std::size_t y, std::size_t x) {
   const double scatter = (u - 0.5) * 2.0 * std::sqrt(level);
   const double hit = (h >> 40) % 2000 == 0 ? 500.0 : 0.0;
   return static_cast<float>(level + scatter + hit);
-}
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
 }  // namespace
@@ -113,7 +107,7 @@ int main(int argc, char** argv) {
       best_transpose = std::min(best_transpose, transpose_s);
       best_step = std::min(best_step, step_s);
     }
-    double rss = peak_rss_mb(), max_rss = 0;
+    double rss = tessera::bench::peak_rss_mb(), max_rss = 0;
     MPI_Reduce(&rss, &max_rss, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0) {
       std::printf("step_bench: %s on %d rank%s, %zu x %zu x %zu = %.4g pixel-samples, best of %d\n", o.step.c_str(),

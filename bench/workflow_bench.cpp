@@ -9,7 +9,6 @@
 // bench/stage1_bench.sh runs it on 1 and 2 ranks with the step list and prints the
 // speed-up.
 #include <mpi.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "steps/simulate/uvis_simulator.hpp"
+#include "bench/bench_support.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/registry.hpp"
 #include "tessera/runner.hpp"
@@ -32,12 +32,6 @@ struct Options {
   std::vector<std::string> overrides;
   std::size_t frames = 74, ny = 600, nx = 2100;
 };
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
 
 /// Seconds to copy this rank's share of a float cube (the slowest rank's), best of 3.
 double memcpy_seconds(std::size_t elements) {
@@ -116,7 +110,7 @@ int main(int argc, char** argv) {
     const double copy = memcpy_seconds((frames.frame_end(0) - frames.frame_begin(0)) * o.ny * o.nx);
 
     std::vector<double> rss(static_cast<std::size_t>(nranks));
-    double mine = peak_rss_mb();
+    double mine = tessera::bench::peak_rss_mb();
     MPI_Gather(&mine, 1, MPI_DOUBLE, rss.data(), 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     if (rank == 0) {
       std::printf("workflow_bench: %s on %d rank%s, %zu x %zu x %zu = %.4g pixel-samples\n", o.workflow.c_str(), nranks,
