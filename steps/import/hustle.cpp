@@ -907,6 +907,14 @@ Conversion convert(const HustleFile& file) {
     }
   }
 
+  // With do_location on, the template tracks the 0th order from the refined position, not from
+  // `location`: track_0th's location stays unset so it uses locate's result.
+  if (auto s = assigned.find("locate"); s != assigned.end())
+    if (auto e = s->second.find("enabled"); e != s->second.end() && e->second.line.find("= true") != std::string::npos)
+      if (auto t = assigned.find("track_0th"); t != assigned.end())
+        if (auto l = t->second.find("location"); l != t->second.end() && l->second.line.rfind("location =", 0) == 0)
+          l->second.line = "# " + l->second.line + "  (unset: do_location is on, so track_0th starts from locate's result)";
+
   auto take = [&](std::string_view section, std::string_view param) -> std::optional<Assignment> {
     auto s = assigned.find(section);
     if (s == assigned.end()) return std::nullopt;

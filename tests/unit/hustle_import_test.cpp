@@ -322,7 +322,8 @@ TEST(HustleMapping, HustleToolsTemplate) {
   EXPECT_EQ(param(c, "bkg_sky", "smoothing_param")->value<double>(), 2.5);
   EXPECT_EQ(param(c, "bkg_sky", "median_columns")->value<bool>(), true);
   EXPECT_EQ(numbers(param(c, "locate", "location")), (std::vector<double>{970, 170}));
-  EXPECT_EQ(numbers(param(c, "track_0th", "location")), (std::vector<double>{970, 170}));
+  // do_location is on: track_0th starts from locate's result, as the template does.
+  EXPECT_EQ(param(c, "track_0th", "location"), nullptr);
   const auto* stars = param(c, "track_stars", "bkg_stars_loc")->as_array();
   ASSERT_EQ(stars->size(), 2u);  // kept as given, although the step is off
   EXPECT_EQ(numbers(stars->get(0)), (std::vector<double>{0, 0}));
@@ -380,7 +381,7 @@ TEST(HustleMapping, ExoticUvisTemplate) {
   EXPECT_EQ(param(c, "bkg_sky", "path_to_Pagul")->value<std::string>(), "./sky#v1/");
   EXPECT_EQ(param(c, "bkg_sky", "mask_parameter")->value<double>(), 0.001);
   EXPECT_EQ(numbers(param(c, "locate", "location")), (std::vector<double>{971.5, 168}));
-  EXPECT_EQ(numbers(param(c, "track_0th", "location")), (std::vector<double>{971.5, 168}));
+  EXPECT_EQ(param(c, "track_0th", "location"), nullptr);  // from locate (do_location True)
   // Keys this variant lacks keep the step defaults: not written.
   EXPECT_EQ(param(c, "track_stars", "bkg_window"), nullptr);
   EXPECT_EQ(param(c, "quicklook", "traces_included"), nullptr);
