@@ -157,7 +157,7 @@ int steps_command(const std::string& kind, bool markdown) {
   }
   std::printf("steps:\n");
   for (const auto& s : registry.steps())
-    std::printf("  %-16s %-7s %s\n", s.name.c_str(), to_string(s.default_phases).c_str(), s.summary.c_str());
+    std::printf("  %-16s %-20s %s\n", s.name.c_str(), to_string(s.default_phases).c_str(), s.summary.c_str());
   std::printf("inputs:\n");
   for (const auto& i : registry.inputs()) std::printf("  %-16s %-7s %s\n", i.name.c_str(), "", i.summary.c_str());
   std::printf("\n`tessera steps KIND` shows a kind's parameters.\n");
