@@ -10,10 +10,6 @@
 namespace tessera::steps {
 namespace {
 
-std::string star_vector(char axis, std::size_t k) {
-  return std::string("track_stars_") + axis + "_" + std::to_string(k);
-}
-
 /// The stars to track, or a ConfigError saying what is wrong with bkg_stars_loc.
 void check_stars(const TrackStarsParams& params, std::size_t ny, std::size_t nx) {
   const auto& stars = params.bkg_stars_loc;
@@ -47,28 +43,26 @@ void check_stars(const TrackStarsParams& params, std::size_t ny, std::size_t nx)
 StepIO TrackStars::io(const Params& params) {
   StepIO io;
   io.reads = {{DataKind::Cube, "data"}, {DataKind::Cube, "dq"}};
-  for (std::size_t k = 0; k < params.bkg_stars_loc.size(); ++k) {
-    const std::string which = "background star " + std::to_string(k) + " (bkg_stars_loc[" + std::to_string(k) + "])";
-    io.writes.push_back({DataKind::FrameVector, {star_vector('x', k), "pixel", "centre column (x) of " + which}});
-    io.writes.push_back({DataKind::FrameVector, {star_vector('y', k), "pixel", "centre row (y) of " + which}});
-  }
-  // Built in the second phase from the per-frame vectors, the same way on every rank. Their
-  // rows are frames: the engine sizes images before the frame count is known, so run() gives
-  // them nt rows.
+  // Rows are frames. Positions: each rank fills its own frames' rows in the first phase and
+  // the engine adds the ranks' rows up; shifts: the second phase computes them from the
+  // combined positions, the same way on every rank.
   const std::size_t stars = params.bkg_stars_loc.size();
-  auto image = [&](std::string name, std::string long_name) {
+  auto image = [&](std::string name, std::string long_name, Combine combine) {
     DataOut out{DataKind::Image, {std::move(name), "pixel", std::move(long_name)}};
-    out.combine = Combine::Identical;
+    out.combine = combine;
     out.image_ny = DataOut::frames;
     out.image_nx = stars;
     out.dim_y = "time";
     out.dim_x = "star";
     return out;
   };
-  io.writes.push_back(image("track_stars_x", "centre column (x) of each background star in each frame"));
-  io.writes.push_back(image("track_stars_y", "centre row (y) of each background star in each frame"));
-  io.writes.push_back(image("track_stars_x_shift", "background star x minus its value in the first frame"));
-  io.writes.push_back(image("track_stars_y_shift", "background star y minus its value in the first frame"));
+  io.writes.push_back(
+      image("track_stars_x", "centre column (x) of each background star in each frame", Combine::Auto));
+  io.writes.push_back(image("track_stars_y", "centre row (y) of each background star in each frame", Combine::Auto));
+  io.writes.push_back(image("track_stars_x_shift", "background star x minus its value in the first frame",
+                            Combine::Identical));
+  io.writes.push_back(image("track_stars_y_shift", "background star y minus its value in the first frame",
+                            Combine::Identical));
   return io;
 }
 
@@ -78,18 +72,16 @@ void TrackStars::run(const Params& params, StepContext& context) {
   const std::size_t stars = params.bkg_stars_loc.size();
   auto data = context.frames<float>("data");
 
+  Image& xs = context.image("track_stars_x");
+  Image& ys = context.image("track_stars_y");
   if (context.phase() == 1) {
-    const char* names[] = {"track_stars_x", "track_stars_y", "track_stars_x_shift", "track_stars_y_shift"};
-    for (int i = 0; i < 4; ++i) {
-      Image& image = context.image(names[i]);
-      const char axis = i % 2 == 0 ? 'x' : 'y';
-      const bool shift = i >= 2;
+    Image& dx = context.image("track_stars_x_shift");
+    Image& dy = context.image("track_stars_y_shift");
+    for (std::size_t t = 0; t < shape.nt; ++t)
       for (std::size_t k = 0; k < stars; ++k) {
-        const std::vector<double>& position = context.frame_vector(star_vector(axis, k)).values;
-        for (std::size_t t = 0; t < shape.nt; ++t)
-          image.values[t * stars + k] = static_cast<float>(shift ? position[t] - position.front() : position[t]);
+        dx.values[t * stars + k] = xs.values[t * stars + k] - xs.values[k];
+        dy.values[t * stars + k] = ys.values[t * stars + k] - ys.values[k];
       }
-    }
     context.advance(data.t_end - data.t_begin);
     return;
   }
@@ -100,11 +92,6 @@ void TrackStars::run(const Params& params, StepContext& context) {
   settings.annulus = params.annulus;
   settings.fit = params.method == "gaussian";
   std::vector<float> scratch;
-  std::vector<std::vector<double>*> xs, ys;
-  for (std::size_t k = 0; k < stars; ++k) {
-    xs.push_back(&context.frame_vector(star_vector('x', k)).values);
-    ys.push_back(&context.frame_vector(star_vector('y', k)).values);
-  }
   std::size_t failed = 0, fallbacks = 0;
   std::string why;
   for (std::size_t t = data.t_begin; t < data.t_end; ++t) {
@@ -114,14 +101,14 @@ void TrackStars::run(const Params& params, StepContext& context) {
       const Position p = measure_position(frame, guess[0], guess[1], settings, scratch);
       if (!p.ok) {
         // One bad frame (e.g. a cosmic ray on a faint star) should not stop the reduction.
-        (*xs[k])[t] = (*ys[k])[t] = std::numeric_limits<double>::quiet_NaN();
+        xs.values[t * stars + k] = ys.values[t * stars + k] = std::numeric_limits<float>::quiet_NaN();
         ++failed;
         why = "star " + std::to_string(k) + ", frame " + std::to_string(t) + ": " + p.why;
         continue;
       }
       if (settings.fit && !p.fitted) ++fallbacks;
-      (*xs[k])[t] = p.x;
-      (*ys[k])[t] = p.y;
+      xs.values[t * stars + k] = static_cast<float>(p.x);
+      ys.values[t * stars + k] = static_cast<float>(p.y);
     }
     context.advance(1);
   }

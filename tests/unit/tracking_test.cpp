@@ -318,7 +318,7 @@ TEST(TrackStars, WindowPartlyOffTheFrameIsClipped) {
   run_like_engine<TrackStars>(params, ranks);
   const Image& dx = ranks[0].images().at("track_stars_x_shift");
   for (std::size_t t = 0; t < shape.nt; ++t) EXPECT_NEAR(dx.values[t], shift_x(t), 1e-4);
-  EXPECT_NEAR(ranks[0].frame_vectors().at("track_stars_x_0").values[0], 4.2, 1e-4);
+  EXPECT_NEAR(ranks[0].images().at("track_stars_x").values[0], 4.2, 1e-4);
 }
 
 TEST(TrackStars, ThePlaceholderPositionsAreRefusedWithAnExplanation) {
