@@ -370,7 +370,8 @@ Workflow parse_workflow(const std::string& text, const std::string& path, const 
         if (!available.count(key_of(r.kind, r.name)))
           diagnostics.add(step.where, "step '" + step.id + "' (" + step.uses + ") reads " + key_of(r.kind, r.name) +
                                           ", which neither the input (" + wf.input_kind +
-                                          ") nor any enabled upstream step provides");
+                                          ") nor any enabled upstream step provides" +
+                                          (r.hint.empty() ? "" : "; " + r.hint));
       const auto phases = step.instance->phases();
       if (std::find(phases.begin(), phases.end(), Access::Pixels) != phases.end())
         for (const auto& w : step.instance->io().writes)

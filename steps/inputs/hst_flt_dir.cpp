@@ -242,8 +242,12 @@ class HstFltSource final : public FrameSource {
     out.push_back({DataKind::FrameVector, kExptime});
     out.push_back({DataKind::FrameVector, kOrbit, ElementType::Float32, true});
     out.push_back({DataKind::FrameVector, kFrameInOrbit, ElementType::Float32, true});
-    // Listing a directory is not reading data, and validation needs to know.
-    if (!list_flt(fs::path(params_.path) / "directimages").empty()) out.push_back({DataKind::Image, kDirectImage});
+    // Listing a directory is not reading data, and validation needs to know. A visit directory
+    // that does not exist (yet) is reported when the run reads it, naming the path, rather than
+    // here as a missing direct image.
+    std::error_code ec;
+    if (!fs::is_directory(params_.path, ec) || !list_flt(fs::path(params_.path) / "directimages").empty())
+      out.push_back({DataKind::Image, kDirectImage});
     return out;
   }
 

@@ -9,7 +9,9 @@ namespace tessera::steps {
 
 StepIO Locate::io(const Params&) {
   StepIO io;
-  io.reads = {{DataKind::Image, "direct_image"}};
+  io.reads = {{DataKind::Image, "direct_image",
+               "the visit needs a directimages/ folder with a _flt.fits exposure, or disable locate (do_location) "
+               "and give track_0th a location"}};
   io.writes = {{DataKind::Attribute, {"target_x", "pixel", "target column in the direct image (locate)"}},
                {DataKind::Attribute, {"target_y", "pixel", "target row in the direct image (locate)"}}};
   return io;

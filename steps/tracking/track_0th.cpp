@@ -387,8 +387,9 @@ Position measure_position(const FrameView& image, double gx, double gy, const Po
 StepIO Track0th::io(const Params& params) {
   StepIO io;
   io.reads = {{DataKind::Cube, "data"}, {DataKind::Cube, "dq"}};
-  if (!params.location) io.reads.push_back({DataKind::Attribute, "target_x"});
-  if (!params.location) io.reads.push_back({DataKind::Attribute, "target_y"});
+  const std::string hint = "give track_0th a location [x, y], or enable locate before it";
+  if (!params.location) io.reads.push_back({DataKind::Attribute, "target_x", hint});
+  if (!params.location) io.reads.push_back({DataKind::Attribute, "target_y", hint});
   auto vector = [](std::string name, std::string long_name) {
     return DataOut{DataKind::FrameVector, {std::move(name), "pixel", std::move(long_name)}};
   };

@@ -177,7 +177,19 @@ TEST(HstFltDir, OpenTouchesNothing) {
   auto source = HstFltDir::open(p);
   ASSERT_NE(source, nullptr);
   const auto provides = source->provides();
-  EXPECT_EQ(provides.size(), 7u);  // three cubes, four frame vectors, no direct image
+  // Three cubes, four frame vectors, and the direct image: a visit that does not exist is
+  // reported when it is read, naming the path, not as a missing direct image.
+  EXPECT_EQ(provides.size(), 8u);
+}
+
+TEST(HstFltDir, NoDirectImageWithoutDirectimagesFolder) {
+  TempDir dir;
+  write_flt(dir.path() / "specimages" / "a_flt.fits", Flt{});
+  tessera::HstFltDirParams p;
+  p.path = dir.path().string();
+  const auto provides = HstFltDir::open(p)->provides();
+  EXPECT_EQ(provides.size(), 7u);
+  for (const auto& out : provides) EXPECT_NE(out.info.name, "direct_image");
 }
 
 TEST(HstFltDir, ReadsFramesInTimeOrder) {

@@ -31,6 +31,7 @@ std::string to_string(DataKind kind);
 struct DataRef {
   DataKind kind = DataKind::Cube;
   std::string name;
+  std::string hint;  ///< what the user can do when nothing provides it
 };
 
 /// Something a step writes. Cubes and images that already exist are modified in place;
