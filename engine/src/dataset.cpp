@@ -2,15 +2,24 @@
 
 namespace tessera {
 
-std::string to_string(ElementType type) { return type == ElementType::Float32 ? "float32" : "uint32"; }
+std::string to_string(ElementType type) {
+  switch (type) {
+    case ElementType::Float32: return "float32";
+    case ElementType::UInt32: return "uint32";
+    case ElementType::UInt8: return "uint8";
+  }
+  return "unknown";
+}
 
-void Dataset::add_cube(VarInfo info, ElementType type, double fill) {
-  const std::size_t n = partition_.local_elements(rank_);
-  CubeVariable cube{std::move(info), {}};
+void Dataset::add_cube(VarInfo info, ElementType type, double fill, bool grouped) {
+  const std::size_t n = partition_.local_elements(rank_) * (grouped ? shape_.ng : 1);
+  CubeVariable cube{std::move(info), {}, grouped};
   if (type == ElementType::Float32)
     cube.values = std::vector<float>(n, static_cast<float>(fill));
-  else
+  else if (type == ElementType::UInt32)
     cube.values = std::vector<std::uint32_t>(n, static_cast<std::uint32_t>(fill));
+  else
+    cube.values = std::vector<std::uint8_t>(n, static_cast<std::uint8_t>(fill));
   std::string name = cube.info.name;
   cubes_[name] = std::move(cube);
 }

@@ -103,6 +103,14 @@ std::size_t Partition::elements_moved(const Partition& from, const Partition& to
   return moved;
 }
 
+Partition Partition::with_depth(std::size_t depth) const {
+  Partition p = *this;
+  p.shape_.nt = shape_.nt * depth;
+  p.shape_.ng = 1;
+  for (auto& bound : p.frame_bounds_) bound *= depth;
+  return p;
+}
+
 std::string Partition::describe() const {
   if (layout_ == Layout::Frames) return "frames";
   return "tiles " + std::to_string(tile_ny_) + "x" + std::to_string(tile_nx_);

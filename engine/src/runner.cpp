@@ -12,6 +12,7 @@
 #include "tessera/collective.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/io/hdf5_writer.hpp"
+#include "tessera/resample.hpp"
 #include "tessera/transpose.hpp"
 #include "tessera/version.hpp"
 
@@ -176,7 +177,7 @@ std::string describe_failure(const std::string& where, int rank, const std::exce
 
 void prepare_outputs(Dataset& data, const StepIO& io) {
   for (const auto& w : io.writes) {
-    if (w.kind == DataKind::Cube && !data.has_cube(w.info.name)) data.add_cube(w.info, w.type, 0.0);
+    if (w.kind == DataKind::Cube && !data.has_cube(w.info.name)) data.add_cube(w.info, w.type, 0.0, w.grouped);
     if (w.kind == DataKind::FrameVector) data.add_frame_vector(w.info, w.integer);
     if (w.kind == DataKind::Image) {
       Image image;
@@ -235,10 +236,14 @@ void run_steps(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log_in,
     ++position;
     const std::vector<Access> phases = step.instance->phases();
     const StepIO io = step.instance->io();
-    prepare_outputs(data, io);
+    // A step that changes the frame and group axes has them changed first, in pixel tiles
+    // where each rank holds whole series; the same map on every rank (replicated inputs).
+    const std::optional<Resampling> resampling = step.instance->resample(data.shape(), data.frame_vectors());
+    if (resampling) check_resampling(*resampling, data.shape(), "step '" + step.id + "' (" + step.uses + ")");
     double step_seconds = 0;
     for (std::size_t phase = 0; phase < phases.size(); ++phase) {
-      const Layout layout = layout_for(phases[phase], data.partition().layout());
+      Layout layout = layout_for(phases[phase], data.partition().layout());
+      if (phase == 0 && resampling) layout = Layout::PixelTiles;
       if (layout != data.partition().layout()) {
         const auto start = std::chrono::steady_clock::now();
         const Partition target = partition_for(layout, data.shape(), c.size, wf.engine);
@@ -252,6 +257,16 @@ void run_steps(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log_in,
         if (summary) summary->stages.push_back({"transpose", seconds, moved});
       }
 
+      if (phase == 0) {
+        if (resampling) {
+          const CubeShape before = data.shape();
+          apply_resampling(data, *resampling);
+          log.set_step(step.id);
+          log.info("  frames " + std::to_string(before.nt) + " x " + std::to_string(before.ng) + " groups -> " +
+                   std::to_string(data.shape().nt) + " x " + std::to_string(data.shape().ng));
+        }
+        prepare_outputs(data, io);
+      }
       log.set_step(step.id);
       char label[160];
       std::snprintf(label, sizeof label, "[%zu/%zu] %s (%s)%s", position, wf.order.size(), step.id.c_str(),
@@ -279,6 +294,7 @@ void run_steps(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log_in,
       combine_outputs(data, io, before, comm);
       step_seconds += progress.elapsed_seconds();
     }
+    for (const auto& name : io.removes) data.cubes().erase(name);
     for (const auto& w : io.writes)
       if (w.kind == DataKind::FrameVector) log.info("  " + describe_vector(data.frame_vector(w.info.name)));
     if (summary) summary->stages.push_back({step.id, step_seconds, 0});
@@ -300,12 +316,13 @@ RunSummary run_workflow(Workflow& wf, MPI_Comm comm, const RunOptions& options) 
   FrameOrder order = read_frame_order(wf, comm);
   const CubeShape shape = order.shape;
   log.info("tessera " + std::string(version()) + ": " + wf.file + " on " + std::to_string(c.size) + " rank" +
-           (c.size == 1 ? "" : "s") + ", " + std::to_string(shape.nt) + " frames of " + std::to_string(shape.ny) +
+           (c.size == 1 ? "" : "s") + ", " + std::to_string(shape.nt) + " frames of " +
+           (shape.ng > 1 ? std::to_string(shape.ng) + " groups of " : std::string()) + std::to_string(shape.ny) +
            " x " + std::to_string(shape.nx) + " pixels");
   if (options.verbosity == Verbosity::Verbose && c.rank == 0)
     std::fprintf(stderr, "%s", make_plan(wf, shape, c.size).str(wf).c_str());
   Dataset data(shape, Partition::frames(shape, c.size), c.rank);
-  for (const auto& cube : wf.input->cubes()) data.add_cube(cube.info, cube.type, 0.0);
+  for (const auto& cube : wf.input->cubes()) data.add_cube(cube.info, cube.type, 0.0, cube.grouped);
   for (auto& v : order.vectors) data.frame_vectors()[v.info.name] = v;
   {
     log.set_step("input");

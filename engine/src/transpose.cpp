@@ -54,8 +54,12 @@ void check_mpi(int status, const char* call) {
 
 template <class T>
 MPI_Datatype mpi_type() {
-  static_assert(sizeof(T) == 4, "cubes move as 4-byte words");
-  return std::is_same_v<T, float> ? MPI_FLOAT : MPI_UINT32_T;
+  if constexpr (std::is_same_v<T, float>) return MPI_FLOAT;
+  else if constexpr (std::is_same_v<T, std::uint32_t>) return MPI_UINT32_T;
+  else {
+    static_assert(std::is_same_v<T, std::uint8_t>, "cubes are float32, uint32 or uint8");
+    return MPI_UINT8_T;
+  }
 }
 
 bool same_distribution(const Partition& a, const Partition& b) {
@@ -464,7 +468,15 @@ TransposeStats redistribute(Dataset& data, const Partition& target, MPI_Comm com
     return stats;
   }
 
-  const Plan plan(from, target, rank, chunk_bytes);
+  // A grouped cube moves as an ungrouped one of nt·ng frames (Partition::with_depth): one
+  // plan per depth present, built the same on every rank.
+  std::vector<std::size_t> depths;
+  for (const auto& [name, cube] : data.cubes()) {
+    const std::size_t d = cube.depth(data.shape());
+    if (std::find(depths.begin(), depths.end(), d) == depths.end()) depths.push_back(d);
+  }
+  std::vector<Plan> plans;
+  for (std::size_t d : depths) plans.emplace_back(from.with_depth(d), target.with_depth(d), rank, chunk_bytes);
   // Checks that could differ between ranks travel with the round count in one all-reduce, so
   // that either every rank goes on or every rank throws. max(~x) is ~min(x): comparing the
   // max of x with the max of ~x tells whether all ranks passed the same x.
@@ -473,27 +485,37 @@ TransposeStats redistribute(Dataset& data, const Partition& target, MPI_Comm com
     problem = "the dataset belongs to rank " + std::to_string(data.rank()) + ", not " + std::to_string(rank);
   for (const auto& [name, cube] : data.cubes()) {
     const std::size_t size = std::visit([](const auto& values) { return values.size(); }, cube.values);
-    if (size != from.local_elements(rank))
+    const std::size_t expected = data.local_elements(cube);
+    if (size != expected)
       problem = "cube '" + name + "' holds " + std::to_string(size) + " elements on rank " + std::to_string(rank) +
-                ", its partition says " + std::to_string(from.local_elements(rank));
+                ", its partition says " + std::to_string(expected);
   }
   using Word = unsigned long long;
+  const std::size_t np = plans.size();
   const Word cubes = data.cubes().size(), chunk = chunk_bytes;
-  const Word mine[6] = {plan.rounds_needed(), problem.empty() ? Word{0} : Word{1}, chunk, ~chunk, cubes, ~cubes};
-  Word agreed[6] = {};
-  check_mpi(MPI_Allreduce(mine, agreed, 6, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm), "MPI_Allreduce");
-  if (agreed[1] != 0)
+  std::vector<Word> mine = {problem.empty() ? Word{0} : Word{1}, chunk, ~chunk, cubes, ~cubes, np, ~Word{np}};
+  for (const Plan& plan : plans) mine.push_back(plan.rounds_needed());
+  const int words = static_cast<int>(mine.size());
+  std::vector<Word> agreed(mine.size(), 0);
+  check_mpi(MPI_Allreduce(mine.data(), agreed.data(), words, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm), "MPI_Allreduce");
+  if (agreed[0] != 0)
     throw InternalError("transpose: " + (problem.empty() ? "a cube on another rank does not match its partition" : problem));
-  if (agreed[2] != ~agreed[3]) throw InternalError("transpose: ranks passed different chunk sizes");
-  if (agreed[4] != ~agreed[5]) throw InternalError("transpose: ranks hold different numbers of cubes");
+  if (agreed[1] != ~agreed[2]) throw InternalError("transpose: ranks passed different chunk sizes");
+  if (agreed[3] != ~agreed[4]) throw InternalError("transpose: ranks hold different numbers of cubes");
+  if (agreed[5] != ~agreed[6]) throw InternalError("transpose: ranks hold cubes of different depths");
 
-  const std::size_t rounds = agreed[0];
-  const std::size_t fresh_size = target.local_elements(rank);
-  for (auto& entry : data.cubes()) {
-    auto move = [&](auto& values) { return move_cube(values, fresh_size, plan, rounds, rank, nranks, comm); };
-    stats.bytes_sent_to_other_ranks += 4 * std::visit(move, entry.second.values);
+  for (auto& [name, cube] : data.cubes()) {
+    const std::size_t d = cube.depth(data.shape());
+    const std::size_t k = static_cast<std::size_t>(std::find(depths.begin(), depths.end(), d) - depths.begin());
+    const std::size_t rounds = agreed[7 + k];
+    const std::size_t fresh_size = target.local_elements(rank) * d;
+    auto move = [&](auto& values) {
+      using T = typename std::decay_t<decltype(values)>::value_type;
+      return sizeof(T) * move_cube(values, fresh_size, plans[k], rounds, rank, nranks, comm);
+    };
+    stats.bytes_sent_to_other_ranks += std::visit(move, cube.values);
+    stats.chunks += rounds;
   }
-  stats.chunks = rounds * data.cubes().size();
   data.set_partition(target);
   stats.seconds = MPI_Wtime() - start;
   return stats;

@@ -372,10 +372,21 @@ Workflow parse_workflow(const std::string& text, const std::string& path, const 
                                           ", which neither the input (" + wf.input_kind +
                                           ") nor any enabled upstream step provides" +
                                           (r.hint.empty() ? "" : "; " + r.hint));
+      // A cube another step drops must be read before that step runs.
+      for (std::size_t u : topological) {
+        if (u == v || !wf.steps[u].enabled || ancestors[u].count(v)) continue;
+        for (const auto& removed : wf.steps[u].instance->io().removes)
+          for (const auto& r : step.instance->io().reads)
+            if (r.kind == DataKind::Cube && r.name == removed)
+              diagnostics.add(step.where, "step '" + step.id + "' (" + step.uses + ") reads cube '" + removed +
+                                              "', which step '" + wf.steps[u].id + "' (" + wf.steps[u].uses +
+                                              ") drops" + (ancestors[v].count(u) ? " before it" : "; run it first with 'after'"));
+      }
       const auto phases = step.instance->phases();
       if (std::find(phases.begin(), phases.end(), Access::Pixels) != phases.end())
         for (const auto& w : step.instance->io().writes)
-          if (w.kind == DataKind::FrameVector && (from_input.count(key_of(w.kind, w.info.name))))
+          if (w.kind == DataKind::FrameVector && w.combine != Combine::Identical &&
+              from_input.count(key_of(w.kind, w.info.name)))
             diagnostics.add(step.where, "step '" + step.id + "' writes per-frame vector '" + w.info.name +
                                             "' from pixel tiles, where per-frame values are sums; it must be a new vector");
     }

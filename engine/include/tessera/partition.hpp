@@ -7,9 +7,13 @@
 
 namespace tessera {
 
+/// nt frames of ny × nx pixels. Grouped cubes (up-the-ramp reads) hold ng samples per pixel
+/// and frame, so a frame is then an integration of ng group images; other cubes hold one.
 struct CubeShape {
   std::size_t nt = 0, ny = 0, nx = 0;
+  std::size_t ng = 1;  ///< samples per pixel and frame of grouped cubes
   std::size_t frame_pixels() const { return ny * nx; }
+  /// Elements of an ungrouped cube (grouped ones hold ng times as many).
   std::size_t elements() const { return nt * ny * nx; }
   bool operator==(const CubeShape&) const = default;
 };
@@ -62,6 +66,11 @@ class Partition {
   std::size_t local_elements(int rank) const;
   /// Pixels (tiles) or frames rank processes: the unit of progress.
   std::size_t local_work_units(int rank) const;
+
+  /// The same distribution seen by a cube with `depth` samples per pixel and frame: a
+  /// partition of nt·depth frames whose slab bounds are scaled by depth (tiles unchanged).
+  /// Grouped cubes are moved and written through it.
+  Partition with_depth(std::size_t depth) const;
 
   /// Elements that change rank when moving a cube from `from` to `to` (for plans and logs).
   static std::size_t elements_moved(const Partition& from, const Partition& to);

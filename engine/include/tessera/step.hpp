@@ -5,6 +5,7 @@
 #include <concepts>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <memory>
 #include <string>
@@ -55,6 +56,7 @@ struct DataOut {
   DataKind kind = DataKind::Cube;
   VarInfo info;
   ElementType type = ElementType::Float32;  ///< cubes
+  bool grouped = false;                     ///< cubes: (time, group, y, x), like the ramps
   bool integer = false;                     ///< frame vectors
   Combine combine = Combine::Auto;          ///< frame vectors and images
   std::size_t image_ny = 0, image_nx = 0;   ///< images: shape; 0 means the frame's, `frames` one per frame
@@ -65,6 +67,18 @@ struct DataOut {
 struct StepIO {
   std::vector<DataRef> reads;
   std::vector<DataOut> writes;
+  /// Cubes the step drops when it has run (e.g. the ramps once rates are fitted), so that
+  /// they are neither held nor written; later steps cannot read them.
+  std::vector<std::string> removes;
+};
+
+/// A new frame and group axis for every cube, e.g. some frames left out, or frames of many
+/// groups split into more frames of fewer groups. New sample (t, g) of a grouped cube is old
+/// sample (source_frame[t·ng + g], source_group[t·ng + g]); new frame t of an ungrouped cube
+/// and of every per-frame vector is old frame source_frame[t·ng].
+struct Resampling {
+  std::size_t nt = 0, ng = 1;
+  std::vector<std::size_t> source_frame, source_group;
 };
 
 class Logger;
@@ -120,6 +134,12 @@ class StepInstance {
   virtual std::vector<Access> phases() const = 0;
   Access access() const { return phases().front(); }
   virtual StepIO io() const = 0;
+  /// For steps that change the frame and group axes: the new axes, computed from the shape
+  /// and the (replicated) per-frame vectors. The engine applies it in pixel tiles before the
+  /// step's first phase runs. Nothing for every other step.
+  virtual std::optional<Resampling> resample(const CubeShape&, const std::map<std::string, FrameVector>&) const {
+    return std::nullopt;
+  }
   virtual void run(StepContext& context) = 0;
   /// (name, TOML text) of every parameter, defaults included.
   virtual std::vector<std::pair<std::string, std::string>> resolved_params() const = 0;
@@ -143,6 +163,15 @@ concept StepKind = requires(const typename S::Params& p, StepContext& context) {
   { S::io(p) } -> std::same_as<StepIO>;
   { S::run(p, context) };
 };
+
+/// A step kind that resamples the frame and group axes (see Resampling): its first phase must
+/// be Pixels, where the change is local to every rank.
+template <class S>
+concept ResamplingStepKind =
+    StepKind<S> && requires(const typename S::Params& p, const CubeShape& shape,
+                            const std::map<std::string, FrameVector>& vectors) {
+      { S::resample(p, shape, vectors) } -> std::same_as<Resampling>;
+    };
 
 template <StepKind S>
 std::vector<Access> phases_of(const typename S::Params& p) {
@@ -172,6 +201,13 @@ StepInfo describe_step() {
     P params;
     std::vector<Access> phases() const override { return phases_of<S>(params); }
     StepIO io() const override { return S::io(params); }
+    std::optional<Resampling> resample(const CubeShape& shape,
+                                       const std::map<std::string, FrameVector>& vectors) const override {
+      if constexpr (ResamplingStepKind<S>)
+        return S::resample(params, shape, vectors);
+      else
+        return std::nullopt;
+    }
     void run(StepContext& context) override { S::run(params, context); }
     std::vector<std::pair<std::string, std::string>> resolved_params() const override {
       return P::schema().resolved(params);

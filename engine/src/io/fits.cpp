@@ -289,3 +289,125 @@ void File::write_key(const std::string& key, const std::string& value, const std
 }
 
 }  // namespace tessera::fits
+
+namespace tessera::fits {
+
+void File::read_pixels_float(std::span<float> out, std::size_t first) {
+  const std::vector<long> a = axes();
+  std::size_t total = a.empty() ? 0 : 1;
+  for (long n : a) total *= static_cast<std::size_t>(std::max(n, 0L));
+  if (first + out.size() > total)
+    throw InputError(where() + "asked for elements " + std::to_string(first) + " to " + std::to_string(first + out.size()) +
+                     " of an image of " + std::to_string(total));
+  if (out.empty()) return;
+  int status = 0, any_null = 0;
+  fits_read_img(fptr(handle_), TFLOAT, static_cast<LONGLONG>(first + 1), static_cast<LONGLONG>(out.size()), nullptr,
+                out.data(), &any_null, &status);
+  check(status, "reading image values (is the file truncated?)");
+}
+
+bool File::goto_table(const std::string& name) {
+  int status = 0;
+  std::string mutable_name = name;
+  fits_movnam_hdu(fptr(handle_), BINARY_TBL, mutable_name.data(), 0, &status);
+  if (status == BAD_HDU_NUM) {
+    fits_clear_errmsg();
+    return false;
+  }
+  hdu_ = name;
+  check(status, "looking for the table");
+  return true;
+}
+
+std::size_t File::table_rows() {
+  int status = 0;
+  long rows = 0;
+  fits_get_num_rows(fptr(handle_), &rows, &status);
+  check(status, "counting table rows");
+  return static_cast<std::size_t>(rows);
+}
+
+std::vector<double> File::read_column_double(const std::string& column) {
+  int status = 0, number = 0;
+  std::string mutable_name = column;
+  fits_get_colnum(fptr(handle_), CASEINSEN, mutable_name.data(), &number, &status);
+  if (status == COL_NOT_FOUND) {
+    fits_clear_errmsg();
+    throw InputError(where() + "no column " + column);
+  }
+  check(status, "looking for column " + column);
+  std::vector<double> out(table_rows());
+  int any_null = 0;
+  if (!out.empty())
+    fits_read_col(fptr(handle_), TDOUBLE, number, 1, 1, static_cast<LONGLONG>(out.size()), nullptr, out.data(),
+                  &any_null, &status);
+  check(status, "reading column " + column);
+  return out;
+}
+
+namespace {
+
+template <class T>
+void append_nd(void* handle, int bitpix, int datatype, const std::string& path, const std::string& extname,
+               const std::vector<T>& values, const std::vector<long>& axes, int& status) {
+  std::size_t total = axes.empty() ? 0 : 1;
+  for (long n : axes) total *= static_cast<std::size_t>(std::max(n, 0L));
+  if (total != values.size())
+    throw IoError(path + ": " + extname + ": " + std::to_string(values.size()) + " values for an image of " +
+                  std::to_string(total));
+  std::vector<long> naxes = axes;
+  fits_create_img(fptr(handle), bitpix, static_cast<int>(naxes.size()), naxes.data(), &status);
+  fits_update_key(fptr(handle), TSTRING, "EXTNAME", const_cast<char*>(extname.c_str()), "extension name", &status);
+  if (!values.empty())
+    fits_write_img(fptr(handle), datatype, 1, static_cast<LONGLONG>(values.size()), const_cast<T*>(values.data()),
+                   &status);
+}
+
+}  // namespace
+
+void File::append_image_float(const std::string& extname, const std::vector<float>& values,
+                              const std::vector<long>& axes) {
+  int status = 0;
+  append_nd(handle_, FLOAT_IMG, TFLOAT, path_, extname, values, axes, status);
+  hdu_ = extname;
+  check(status, "writing the image");
+}
+
+void File::append_image_uint16(const std::string& extname, const std::vector<std::uint16_t>& values,
+                               const std::vector<long>& axes) {
+  int status = 0;
+  append_nd(handle_, USHORT_IMG, TUSHORT, path_, extname, values, axes, status);
+  hdu_ = extname;
+  check(status, "writing the image");
+}
+
+void File::append_image_uint32(const std::string& extname, const std::vector<std::uint32_t>& values,
+                               const std::vector<long>& axes) {
+  int status = 0;
+  append_nd(handle_, ULONG_IMG, TUINT, path_, extname, values, axes, status);
+  hdu_ = extname;
+  check(status, "writing the image");
+}
+
+void File::append_table(const std::string& extname,
+                        const std::vector<std::pair<std::string, std::vector<double>>>& columns) {
+  int status = 0;
+  std::vector<std::string> names, forms(columns.size(), "1D");
+  for (const auto& c : columns) names.push_back(c.first);
+  std::vector<char*> name_ptrs, form_ptrs;
+  for (auto& n : names) name_ptrs.push_back(n.data());
+  for (auto& f : forms) form_ptrs.push_back(f.data());
+  const std::size_t rows = columns.empty() ? 0 : columns.front().second.size();
+  for (const auto& c : columns)
+    if (c.second.size() != rows) throw IoError(path_ + ": " + extname + ": table columns of different lengths");
+  std::string mutable_name = extname;
+  fits_create_tbl(fptr(handle_), BINARY_TBL, static_cast<LONGLONG>(rows), static_cast<int>(columns.size()),
+                  name_ptrs.data(), form_ptrs.data(), nullptr, mutable_name.data(), &status);
+  for (std::size_t i = 0; i < columns.size() && rows > 0; ++i)
+    fits_write_col(fptr(handle_), TDOUBLE, static_cast<int>(i + 1), 1, 1, static_cast<LONGLONG>(rows),
+                   const_cast<double*>(columns[i].second.data()), &status);
+  hdu_ = extname;
+  check(status, "writing the table");
+}
+
+}  // namespace tessera::fits

@@ -339,6 +339,8 @@ hid_t native_type() {
     return H5T_NATIVE_FLOAT;
   } else if constexpr (std::is_same_v<T, std::int64_t>) {
     return H5T_NATIVE_INT64;
+  } else if constexpr (std::is_same_v<T, std::uint8_t>) {
+    return H5T_NATIVE_UINT8;
   } else {
     static_assert(std::is_same_v<T, std::uint32_t>, "no HDF5 type for this element type");
     return H5T_NATIVE_UINT32;

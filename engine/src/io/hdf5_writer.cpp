@@ -63,10 +63,10 @@ void check_dataset(const Dataset& data, const std::string& path, MPI_Comm comm) 
                         " of " + std::to_string(nranks) + ") or its cube shape");
   for (const auto& [name, cube] : data.cubes()) {
     const std::size_t n = std::visit([](const auto& values) { return values.size(); }, cube.values);
-    if (n != p.local_elements(rank))
+    if (n != data.local_elements(cube))
       throw InternalError(path + ": cube '" + name + "' holds " + std::to_string(n) + " values on rank " +
                           std::to_string(rank) + ", but its partition gives that rank " +
-                          std::to_string(p.local_elements(rank)));
+                          std::to_string(data.local_elements(cube)));
   }
   for (const auto& [name, vector] : data.frame_vectors())
     if (vector.values.size() != data.shape().nt)
@@ -93,13 +93,24 @@ void write_selection(NetcdfBuilder& b, hid_t dataset, hid_t file_space, const T*
 }
 
 /// Frames layout: this rank's frames [t_begin, t_end) are one hyperslab.
+/// A grouped cube's dataset is (time, group, y, x); its selections name the group axis whole.
+std::vector<hsize_t> file_start(std::size_t depth, std::size_t t, std::size_t y, std::size_t x) {
+  if (depth == 1) return {t, y, x};
+  return {t, 0, y, x};
+}
+std::vector<hsize_t> file_count(std::size_t depth, std::size_t nt, std::size_t ny, std::size_t nx) {
+  if (depth == 1) return {nt, ny, nx};
+  return {nt, depth, ny, nx};
+}
+
 template <class T>
-void write_frames(NetcdfBuilder& b, hid_t dataset, const Dataset& data, const std::vector<T>& values,
+void write_frames(NetcdfBuilder& b, hid_t dataset, const Dataset& data, std::size_t depth, const std::vector<T>& values,
                   const std::string& name) {
   const CubeShape& s = data.shape();
   const std::size_t t0 = data.partition().frame_begin(data.rank()), t1 = data.partition().frame_end(data.rank());
   const Handle file_space = h5::detail::get_space(dataset);
-  if (!values.empty()) h5::detail::select_hyperslab(file_space, {t0, 0, 0}, {t1 - t0, s.ny, s.nx}, dataset);
+  if (!values.empty())
+    h5::detail::select_hyperslab(file_space, file_start(depth, t0, 0, 0), file_count(depth, t1 - t0, s.ny, s.nx), dataset);
   write_selection(b, dataset, file_space, values.data(), values.size(), name);
 }
 
@@ -110,11 +121,12 @@ void write_frames(NetcdfBuilder& b, hid_t dataset, const Dataset& data, const st
 /// lets MPI-IO merge everything into large contiguous file writes (writing tile by tile
 /// made hundreds of thousands of small pieces and was ten times slower).
 template <class T>
-void write_tiles(NetcdfBuilder& b, hid_t dataset, const Dataset& data, const std::vector<T>& values,
+void write_tiles(NetcdfBuilder& b, hid_t dataset, const Dataset& data, std::size_t depth, const std::vector<T>& values,
                  const std::string& name) {
   const Partition& p = data.partition();
   const CubeShape& s = data.shape();
-  const std::size_t nt = s.nt;
+  // A grouped cube's samples are (frame, group) pairs, in file order too.
+  const std::size_t nt = s.nt * depth;
   const std::vector<std::size_t> mine = p.local_tiles(data.rank());
 
   // Position of each of this rank's pixels within one time slice of the selection:
@@ -147,7 +159,8 @@ void write_tiles(NetcdfBuilder& b, hid_t dataset, const Dataset& data, const std
       }
     }
     offset += tile.pixels() * nt;
-    h5::detail::add_hyperslab(file_space, {0, tile.y0, tile.x0}, {nt, tile.height(), tile.width()}, dataset);
+    h5::detail::add_hyperslab(file_space, file_start(depth, 0, tile.y0, tile.x0),
+                              file_count(depth, s.nt, tile.height(), tile.width()), dataset);
   }
   write_selection(b, dataset, file_space, buffer.data(), buffer.size(), name);
 }
@@ -178,6 +191,11 @@ void write_file(const Dataset& data, const std::string& path, MPI_Comm comm,
     } else {
       b.add_coordinate("time", time->second.values, time->second.info);
     }
+    for (const auto& [name, cube] : data.cubes())
+      if (cube.grouped) {
+        b.require_dim("group", s.ng, {"group", "1", "group (read) index within the integration"});
+        break;
+      }
     b.require_dim("y", s.ny, {"y", "pixel", "pixel row"});
     b.require_dim("x", s.nx, {"x", "pixel", "pixel column"});
 
@@ -189,12 +207,15 @@ void write_file(const Dataset& data, const std::string& path, MPI_Comm comm,
       std::visit(
           [&](const auto& values) {
             using T = typename std::decay_t<decltype(values)>::value_type;
-            const Handle dataset = b.add_variable(name, d::native_type<T>(), {"time", "y", "x"}, cube.info);
-            if (s.elements() == 0) return;  // the same on every rank: nothing to write
+            const std::size_t depth = cube.depth(s);
+            const std::vector<std::string> dims =
+                cube.grouped ? std::vector<std::string>{"time", "group", "y", "x"} : std::vector<std::string>{"time", "y", "x"};
+            const Handle dataset = b.add_variable(name, d::native_type<T>(), dims, cube.info);
+            if (s.elements() * depth == 0) return;  // the same on every rank: nothing to write
             if (data.partition().layout() == Layout::Frames)
-              write_frames(b, dataset, data, values, name);
+              write_frames(b, dataset, data, depth, values, name);
             else
-              write_tiles(b, dataset, data, values, name);
+              write_tiles(b, dataset, data, depth, values, name);
           },
           cube.values);
     }

@@ -58,10 +58,33 @@ class File {
   void read_image_float(std::span<float> out);
   void read_image_uint32(std::span<std::uint32_t> out);
 
+  /// Reads `out.size()` values of the current image of any dimension, starting at element
+  /// `first` (0-based, in FITS storage order: NAXIS1 fastest), converted to float with
+  /// BZERO/BSCALE applied. Throws InputError when the range runs past the image (e.g. a
+  /// truncated file).
+  void read_pixels_float(std::span<float> out, std::size_t first = 0);
+
+  /// Moves to the binary table with EXTNAME == name; returns false when there is none.
+  bool goto_table(const std::string& name);
+  /// Rows of the current table.
+  std::size_t table_rows();
+  /// A numeric column of the current table, converted to double; throws InputError naming
+  /// the column when it is missing.
+  std::vector<double> read_column_double(const std::string& column);
+
   /// Writes a new image extension (becomes the current HDU).
   void append_image_float(const std::string& extname, const std::vector<float>& values, long ny, long nx);
   /// BITPIX 16 as calwf3 writes DQ; values above 32767 throw IoError.
   void append_image_int16(const std::string& extname, const std::vector<std::uint16_t>& values, long ny, long nx);
+  /// Writes a new image extension of any dimension; `axes` are NAXIS1 (x, fastest) first.
+  /// Unsigned 16-bit is stored the FITS way, as BITPIX 16 with BZERO 32768 (as JWST uncal SCI).
+  void append_image_float(const std::string& extname, const std::vector<float>& values, const std::vector<long>& axes);
+  void append_image_uint16(const std::string& extname, const std::vector<std::uint16_t>& values,
+                           const std::vector<long>& axes);
+  void append_image_uint32(const std::string& extname, const std::vector<std::uint32_t>& values,
+                           const std::vector<long>& axes);
+  /// Writes a new binary table extension of float64 columns (name, values), all the same length.
+  void append_table(const std::string& extname, const std::vector<std::pair<std::string, std::vector<double>>>& columns);
   /// Header keyword in the current HDU (added, or updated when present).
   void write_key(const std::string& key, double value, const std::string& comment);
   void write_key(const std::string& key, int value, const std::string& comment);
