@@ -16,11 +16,31 @@
 #include "steps/diagnostics/quicklook.hpp"
 #include "steps/diagnostics/plots.hpp"
 #include "steps/inputs/hst_flt_dir.hpp"
+#include "steps/inputs/jwst_uncal.hpp"
+#include "steps/detector/dq_init.hpp"
+#include "steps/detector/saturation.hpp"
+#include "steps/detector/superbias.hpp"
+#include "steps/detector/linearity.hpp"
+#include "steps/detector/dark_current.hpp"
+#include "steps/detector/group_scale.hpp"
+#include "steps/detector/gain_scale.hpp"
+#include "steps/detector/refpix.hpp"
+#include "steps/detector/one_over_f.hpp"
+#include "steps/ramps/jump.hpp"
+#include "steps/ramps/ramp_fit.hpp"
+#include "steps/miri/drop_groups.hpp"
+#include "steps/miri/drop_integrations.hpp"
+#include "steps/miri/regroup.hpp"
+#include "steps/miri/group_background.hpp"
+#include "steps/miri/custom_gain.hpp"
+#include "steps/miri/custom_linearity.hpp"
+#include "steps/miri/refpix_miri.hpp"
 
 namespace tessera {
 
 void register_builtins(Registry& registry) {
   registry.add_input(describe_input<HstFltDir>());
+  registry.add_input(describe_input<JwstUncal>());
 
   registry.add_step(describe_step<steps::FixedIter>());
   registry.add_step(describe_step<steps::HstDq>());
@@ -35,6 +55,24 @@ void register_builtins(Registry& registry) {
   registry.add_step(describe_step<steps::TrackStars>());
   registry.add_step(describe_step<steps::Quicklook>());
   registry.add_step(describe_step<steps::Plots>());
+  registry.add_step(describe_step<steps::DqInit>());
+  registry.add_step(describe_step<steps::Saturation>());
+  registry.add_step(describe_step<steps::Superbias>());
+  registry.add_step(describe_step<steps::Linearity>());
+  registry.add_step(describe_step<steps::DarkCurrent>());
+  registry.add_step(describe_step<steps::GroupScale>());
+  registry.add_step(describe_step<steps::GainScale>());
+  registry.add_step(describe_step<steps::Refpix>());
+  registry.add_step(describe_step<steps::OneOverF>());
+  registry.add_step(describe_step<steps::Jump>());
+  registry.add_step(describe_step<steps::RampFit>());
+  registry.add_step(describe_step<steps::DropGroups>());
+  registry.add_step(describe_step<steps::DropIntegrations>());
+  registry.add_step(describe_step<steps::Regroup>());
+  registry.add_step(describe_step<steps::GroupBackground>());
+  registry.add_step(describe_step<steps::CustomGain>());
+  registry.add_step(describe_step<steps::CustomLinearity>());
+  registry.add_step(describe_step<steps::RefpixMiri>());
 }
 
 const Registry& builtin_registry() {

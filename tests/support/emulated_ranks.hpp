@@ -88,6 +88,8 @@ void run_like_engine(const typename S::Params& params, std::vector<Dataset>& ran
       }
     }
   }
+  for (auto& d : ranks)
+    for (const auto& name : io.removes) d.cubes().erase(name);
 }
 
 }  // namespace tessera::testing

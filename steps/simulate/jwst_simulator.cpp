@@ -1,0 +1,2 @@
+// UNDER CONSTRUCTION (placeholder so the tree builds; a helper replaces this whole file).
+#include "steps/simulate/jwst_simulator.hpp"
