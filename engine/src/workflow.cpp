@@ -84,6 +84,12 @@ std::string expand_placeholders(const std::string& text, const toml::table& root
   return out + text.substr(i);
 }
 
+bool has_placeholder(const std::string& text) {
+  for (const char* section : {"{input.", "{output.", "{workflow."})
+    if (text.find(section) != std::string::npos) return true;
+  return false;
+}
+
 Schema<EngineSettings> engine_schema() {
   return tessera::schema<EngineSettings>(
       field(&EngineSettings::tile_ny, "tile_ny", "Pixel tile height for steps that need whole time series",
@@ -305,7 +311,13 @@ Workflow parse_workflow(const std::string& text, const std::string& path, const 
             diagnostics.add(SourcePos::from(uses->source()), context + "unknown step kind '" + step.uses + "'" +
                                                                  (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
           } else {
-            step.instance = step.info->create(table, kStepReservedKeys, diagnostics, context);
+            // String parameters may name other sections' keys, e.g. reference files next to the
+            // input: "{input.path}/../refs/gain.fits".
+            toml::table expanded = table;
+            for (auto&& [key, node] : expanded)
+              if (auto* text = node.as_string(); text && has_placeholder(text->get()))
+                *text = expand_placeholders(text->get(), root, SourcePos::from(node.source()), diagnostics);
+            step.instance = step.info->create(expanded, kStepReservedKeys, diagnostics, context);
           }
         }
         wf.steps.push_back(std::move(step));

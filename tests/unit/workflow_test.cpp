@@ -175,3 +175,24 @@ TEST(WorkflowOutput, UnknownPlaceholderIsAnError) {
 }
 
 }  // namespace
+
+namespace {
+
+// String step parameters may name keys of other sections; what the step sees (and validates)
+// is the expanded text.
+TEST(Workflow, StepStringParametersExpandPlaceholders) {
+  try {
+    parse("[[step]]\nid='a'\nuses='fixed_iter'\nestimator='{output.path}'\n");
+    FAIL() << "expected a ConfigError";
+  } catch (const tessera::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("out/t.h5"), std::string::npos) << e.what();
+  }
+  try {
+    parse("[[step]]\nid='a'\nuses='fixed_iter'\nestimator='{input.nothing}'\n");
+    FAIL() << "expected a ConfigError";
+  } catch (const tessera::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("placeholder {input.nothing}"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
