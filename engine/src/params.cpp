@@ -212,6 +212,8 @@ TESSERA_OPTIONAL_TYPE(double, "a number or \"none\"")
 TESSERA_OPTIONAL_TYPE(std::string, "a string or \"none\"")
 TESSERA_OPTIONAL_TYPE(std::vector<double>, "a list of numbers or \"none\"")
 TESSERA_OPTIONAL_TYPE(std::vector<std::vector<double>>, "a list of lists of numbers or \"none\"")
+TESSERA_OPTIONAL_TYPE(std::vector<std::int64_t>, "a list of integers or \"none\"")
+TESSERA_OPTIONAL_TYPE(std::vector<std::string>, "a list of strings or \"none\"")
 
 // ---- constraints ----
 bool Range::contains(double v) const {

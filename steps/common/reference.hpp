@@ -1,6 +1,7 @@
 #pragma once
-/// Detector reference data named in a workflow parameter. A reference "spec" is one of
-///   - a number, e.g. "3.1": the same value for every pixel;
+/// Detector reference data named in a workflow parameter (docs/jwst-data-model.md). A
+/// reference "spec" is one of
+///   - a number, e.g. "3.1": the same value for every pixel (for a mask: those bits everywhere);
 ///   - a FITS file path (relative to the working directory), e.g. "refs/gain.fits";
 ///   - "@name": the image `name` that an upstream step wrote into the dataset (e.g. "@gain"
 ///     from custom_gain); steps declare it as a read with reference_read().
@@ -8,7 +9,9 @@
 /// (or the primary HDU when there is none), optional bits in a "DQ" extension, cubes of planes
 /// (a dark per group, linearity coefficients) as 3D images. A file larger than the data is cut
 /// to the data's subarray with the SUBSTRT1/SUBSTRT2 keywords of both; a file of another
-/// shape is an error naming the parameter and the file.
+/// shape is an error naming the parameter and the file. SUBSTRT1/SUBSTRT2 are read from the
+/// reference's primary header (1 when absent) and from the dataset attributes substrt1/substrt2
+/// (1 when absent). Only the rows a cut needs are read.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -48,9 +51,12 @@ ReferenceImage load_reference_image(const std::string& spec, const std::string& 
                                     const std::string& extension = "SCI");
 
 /// Loads a 3D reference (planes × ny × nx) from `extension` (e.g. "SCI" for a dark, "COEFFS"
-/// for linearity). A scalar spec gives one plane holding that value everywhere.
+/// for linearity); a 2D image is one plane, and axes beyond the third must have length 1 (a
+/// JWST dark of shape 1 × groups × ny × nx). Only the first `max_planes` planes are read when
+/// it is not 0 (e.g. a dark of more groups than the data). A scalar spec or "@name" gives one
+/// plane holding the value(s) everywhere; the caller checks the number of planes it needs.
 ReferenceCube load_reference_cube(const std::string& spec, const std::string& param, StepContext& context,
-                                  const std::string& extension = "SCI");
+                                  const std::string& extension = "SCI", std::size_t max_planes = 0);
 
 /// True when `spec` parses entirely as a number.
 bool is_scalar_spec(const std::string& spec);

@@ -28,8 +28,8 @@ constexpr const char* kSuffix = "_uncal.fits";
 
 /// Keywords that must agree between the segments of one exposure.
 const char* const kStringKeys[] = {"INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT", "SUBARRAY"};
-const char* const kNumberKeys[] = {"NINTS",    "NGROUPS",  "NFRAMES",  "GROUPGAP", "TFRAME",
-                                   "TGROUP",   "EXSEGTOT", "SUBSTRT1", "SUBSTRT2", "NRESETS"};
+const char* const kNumberKeys[] = {"NGROUPS",  "TGROUP",   "NFRAMES",  "GROUPGAP", "TFRAME",
+                                   "NRESETS",  "NINTS",    "EXSEGTOT", "SUBSTRT1", "SUBSTRT2"};
 
 /// Paths of the *_uncal.fits files in `dir`, sorted by name.
 std::vector<std::string> list_uncal(const fs::path& dir) {
@@ -438,8 +438,11 @@ class JwstUncalSource final : public FrameSource {
     out.push_back({DataKind::FrameVector, kIntStart});
     out.push_back({DataKind::FrameVector, kIntEnd});
     if (may_have_bjd()) out.push_back({DataKind::FrameVector, kIntMidBjd});
-    out.push_back({DataKind::FrameVector, kIntegration, ElementType::Float32, true});
-    out.push_back({DataKind::FrameVector, kSegment, ElementType::Float32, true});
+    for (const VarInfo& info : {kIntegration, kSegment}) {
+      DataOut counter{DataKind::FrameVector, info};
+      counter.integer = true;
+      out.push_back(counter);
+    }
     return out;
   }
 
@@ -458,8 +461,10 @@ class JwstUncalSource final : public FrameSource {
   }
 
   /// Throws InputError when the data of SCI end before the last of its `nint` integrations of
-  /// `per_integration` values (a truncated download), naming the first incomplete integration.
-  /// Reads one value per probe: the last one, then a bisection over integrations.
+  /// `per_integration` values (a truncated download), naming the first integration that cannot
+  /// be read. Reads one value per probe: the last one, then a bisection over integrations.
+  /// (CFITSIO reads whole 2880-byte blocks, so an integration whose last value lies in the
+  /// incomplete final block counts as unreadable, as it is for any FITS reader.)
   static void check_complete(fits::File& file, long long intstart, std::size_t nint, std::size_t per_integration) {
     auto readable = [&](std::size_t integration) {
       float value = 0;
@@ -480,9 +485,9 @@ class JwstUncalSource final : public FrameSource {
         hi = mid;
     }
     throw InputError(file.path() + ": the file is truncated: its SCI should hold integrations " +
-                     range_text(intstart, intstart + static_cast<long long>(nint) - 1) +
-                     " but the data end within integration " + std::to_string(intstart + static_cast<long long>(lo)) +
-                     " (number " + std::to_string(lo + 1) + " of " + std::to_string(nint) + " in this file)");
+                     range_text(intstart, intstart + static_cast<long long>(nint) - 1) + " but integration " +
+                     std::to_string(intstart + static_cast<long long>(lo)) + " (number " + std::to_string(lo + 1) +
+                     " of " + std::to_string(nint) + " in this file) and those after it cannot be read");
   }
 
   /// Integration times without INT_TIMES (missing_int_times = "estimate"): integration n starts

@@ -56,12 +56,12 @@ struct DataOut {
   DataKind kind = DataKind::Cube;
   VarInfo info;
   ElementType type = ElementType::Float32;  ///< cubes
-  bool grouped = false;                     ///< cubes: (time, group, y, x), like the ramps
   bool integer = false;                     ///< frame vectors
   Combine combine = Combine::Auto;          ///< frame vectors and images
   std::size_t image_ny = 0, image_nx = 0;   ///< images: shape; 0 means the frame's, `frames` one per frame
   static constexpr std::size_t frames = static_cast<std::size_t>(-1);
   std::string dim_y = "y", dim_x = "x";     ///< images: dimension names in the output
+  bool grouped = false;                     ///< cubes: (time, group, y, x), like the ramps
 };
 
 struct StepIO {
