@@ -1,6 +1,5 @@
 #include "steps/detector/dq_init.hpp"
 
-#include <cmath>
 #include <vector>
 
 #include "steps/common/jwst_dq.hpp"
@@ -11,33 +10,15 @@
 namespace tessera::steps {
 namespace {
 
-/// The mask as ny*nx bits: the file's DQ extension, or a scalar spec's value for every pixel
-/// (an "@name" image holds the bits as float values).
+/// The mask as ny*nx bits: the file's DQ extension, a scalar spec's bits for every pixel, or an
+/// "@name" image of bits (the loader checks that values are whole numbers of bits).
 std::vector<std::uint32_t> mask_bits(const DqInitParams& params, StepContext& context) {
   const std::size_t npix = context.shape().ny * context.shape().nx;
-  const bool from_image = !params.mask.empty() && params.mask.front() == '@';
-  const bool scalar = jwst::is_scalar_spec(params.mask);
-  jwst::ReferenceImage ref =
-      jwst::load_reference_image(params.mask, "mask", context, scalar || from_image ? "SCI" : "DQ");
-  if (!ref.dq.empty()) {
-    if (ref.dq.size() != npix)
-      throw StepError("dq_init: mask: '" + ref.source + "' holds " + std::to_string(ref.dq.size()) +
-                      " DQ values, the data have " + std::to_string(npix) + " pixels");
-    return std::move(ref.dq);
-  }
-  if (ref.values.size() != 1 && ref.values.size() != npix)
-    throw StepError("dq_init: mask: '" + ref.source + "' has no DQ bits for the data's " + std::to_string(npix) +
-                    " pixels");
-  // Bits given as numbers (a scalar spec or an image): each must be a whole number in uint32.
-  std::vector<std::uint32_t> bits(npix);
-  for (std::size_t i = 0; i < npix; ++i) {
-    const float v = ref.at(i);
-    if (!(v >= 0.0f) || v > 4294967295.0f || std::floor(v) != v)
-      throw StepError("dq_init: mask: '" + ref.source + "' holds " + std::to_string(v) +
-                      ", not a whole number of DQ bits");
-    bits[i] = static_cast<std::uint32_t>(v);
-  }
-  return bits;
+  jwst::ReferenceImage ref = jwst::load_reference_image(params.mask, "mask", context, "DQ");
+  if (ref.dq.size() != npix)
+    throw StepError("dq_init: mask: '" + ref.source + "' holds " + std::to_string(ref.dq.size()) +
+                    " DQ values, the data have " + std::to_string(npix) + " pixels");
+  return std::move(ref.dq);
 }
 
 }  // namespace

@@ -19,36 +19,29 @@ constexpr std::uint8_t kFloor = jwst::dq::group(jwst::dq::ad_floor | jwst::dq::d
 constexpr float kAtoDLimit = 65535.0f;
 
 /// Grows the SATURATED bits of one group image over a (2n+1)² box: a separable dilation, along
-/// x into `rows` (only rows that hold a saturated pixel), then along y back into the image.
+/// x into `rows` for the rows that hold a saturated pixel (`row_has`, set by the caller), then
+/// along y back into the image. Every pass is a plain byte loop the compiler vectorises.
 void grow(std::uint8_t* q, std::size_t ny, std::size_t nx, std::size_t n, SaturationScratch& s) {
-  std::uint8_t* rows = s.rows.data();
-  std::uint8_t* has = s.row_has.data();
+  std::uint8_t* const rows = s.rows.data();
+  const std::uint8_t* const has = s.row_has.data();
+  const std::size_t reach = std::min(n, nx - 1);
   for (std::size_t y = 0; y < ny; ++y) {
-    const std::uint8_t* in = q + y * nx;
-    std::uint8_t any = 0;
-    for (std::size_t x = 0; x < nx; ++x) any |= in[x];
-    has[y] = (any & kSat) != 0;
     if (!has[y]) continue;
-    // Distance to the nearest saturated pixel on the left, then on the right.
-    std::uint8_t* out = rows + y * nx;
-    std::size_t since = n + 1;
-    for (std::size_t x = 0; x < nx; ++x) {
-      since = (in[x] & kSat) ? 0 : std::min(since + 1, n + 1);
-      out[x] = since <= n;
-    }
-    since = n + 1;
-    for (std::size_t x = nx; x-- > 0;) {
-      since = (in[x] & kSat) ? 0 : std::min(since + 1, n + 1);
-      out[x] |= since <= n;
+    const std::uint8_t* __restrict in = q + y * nx;
+    std::uint8_t* __restrict out = rows + y * nx;
+    for (std::size_t x = 0; x < nx; ++x) out[x] = in[x] & kSat;
+    for (std::size_t d = 1; d <= reach; ++d) {
+      for (std::size_t x = d; x < nx; ++x) out[x] |= in[x - d] & kSat;
+      for (std::size_t x = 0; x + d < nx; ++x) out[x] |= in[x + d] & kSat;
     }
   }
   for (std::size_t y = 0; y < ny; ++y) {
     const std::size_t y0 = y >= n ? y - n : 0, y1 = std::min(ny, y + n + 1);
-    std::uint8_t* out = q + y * nx;
+    std::uint8_t* __restrict out = q + y * nx;
     for (std::size_t yy = y0; yy < y1; ++yy) {
       if (!has[yy]) continue;
-      const std::uint8_t* src = rows + yy * nx;
-      for (std::size_t x = 0; x < nx; ++x) out[x] |= static_cast<std::uint8_t>(src[x] * kSat);
+      const std::uint8_t* __restrict src = rows + yy * nx;
+      for (std::size_t x = 0; x < nx; ++x) out[x] |= src[x];
     }
   }
 }
@@ -64,23 +57,31 @@ std::size_t flag_saturation_integration(std::span<const float> ramp, std::span<s
     scratch.rows.resize(npix);
     scratch.row_has.resize(ny);
   }
-  std::uint8_t* __restrict reached = scratch.reached.data();
-  const float* __restrict lev = level.data();
+  std::uint8_t* const reached = scratch.reached.data();
   const std::uint8_t floor_bits = ad_floor ? kFloor : 0;
   for (std::size_t g = 0; g < ng; ++g) {
-    const float* __restrict v = ramp.data() + g * npix;
-    std::uint8_t* __restrict q = groupdq.data() + g * npix;
-    std::uint8_t any = 0;
-    for (std::size_t i = 0; i < npix; ++i) {
-      // Saturation persists: once reached, every later group of the integration is flagged.
-      const std::uint8_t r = reached[i] | static_cast<std::uint8_t>(v[i] >= lev[i]);
-      reached[i] = r;
-      const std::uint8_t low = static_cast<std::uint8_t>(v[i] <= 0.0f);
-      const std::uint8_t bits = static_cast<std::uint8_t>(q[i] | (r * kSat) | (low * floor_bits));
-      q[i] = bits;
-      any |= bits;
+    std::uint8_t any_row = 0;
+    for (std::size_t y = 0; y < ny; ++y) {
+      const std::size_t row = y * nx;
+      const float* __restrict v = ramp.data() + g * npix + row;
+      const float* __restrict lev = level.data() + row;
+      std::uint8_t* __restrict r = reached + row;
+      std::uint8_t* __restrict q = groupdq.data() + g * npix + row;
+      std::uint8_t any = 0;
+      for (std::size_t x = 0; x < nx; ++x) {
+        // Saturation persists: once reached, every later group of the integration is flagged.
+        const std::uint8_t now = r[x] | static_cast<std::uint8_t>(v[x] >= lev[x]);
+        r[x] = now;
+        const std::uint8_t low = static_cast<std::uint8_t>(v[x] <= 0.0f);
+        const std::uint8_t bits = static_cast<std::uint8_t>(q[x] | (now * kSat) | (low * floor_bits));
+        q[x] = bits;
+        any |= bits;
+      }
+      if (n_pix_grow_sat > 0) scratch.row_has[y] = (any & kSat) != 0;
+      any_row |= any;
     }
-    if (n_pix_grow_sat > 0 && (any & kSat)) grow(q, ny, nx, n_pix_grow_sat, scratch);
+    if (n_pix_grow_sat > 0 && (any_row & kSat))
+      grow(groupdq.data() + g * npix, ny, nx, n_pix_grow_sat, scratch);
   }
   std::size_t saturated = 0;
   const std::uint8_t* last = groupdq.data() + (ng - 1) * npix;  // saturation persists to the last group
@@ -94,8 +95,9 @@ StepIO Saturation::io(const Params& params) {
   io.reads.push_back({DataKind::Cube, "groupdq", "the jwst_uncal input provides the group dq"});
   io.reads.push_back({DataKind::Cube, "dq", "the jwst_uncal input provides the pixel dq"});
   if (auto ref = jwst::reference_read(params.saturation, "saturation")) io.reads.push_back(*ref);
-  io.writes.push_back(
-      {DataKind::Cube, {"groupdq", "1", "group data quality (JWST bits)"}, ElementType::UInt8, true});
+  DataOut groupdq{DataKind::Cube, {"groupdq", "1", "group data quality (JWST bits)"}, ElementType::UInt8};
+  groupdq.grouped = true;
+  io.writes.push_back(groupdq);
   io.writes.push_back({DataKind::Cube, {"dq", "1", "pixel data quality (JWST bits)"}, ElementType::UInt32});
   return io;
 }

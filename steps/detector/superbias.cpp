@@ -25,7 +25,9 @@ StepIO Superbias::io(const Params& params) {
   io.reads.push_back({DataKind::Cube, "ramp", "the jwst_uncal input provides the ramps"});
   io.reads.push_back({DataKind::Cube, "dq", "the jwst_uncal input provides the pixel dq"});
   if (auto ref = jwst::reference_read(params.superbias, "superbias")) io.reads.push_back(*ref);
-  io.writes.push_back({DataKind::Cube, {"ramp", "DN", "up-the-ramp reads"}, ElementType::Float32, true});
+  DataOut ramp{DataKind::Cube, {"ramp", "DN", "up-the-ramp reads"}, ElementType::Float32};
+  ramp.grouped = true;
+  io.writes.push_back(ramp);
   io.writes.push_back({DataKind::Cube, {"dq", "1", "pixel data quality (JWST bits)"}, ElementType::UInt32});
   return io;
 }

@@ -60,6 +60,81 @@ float clipped_median(const float* d, std::size_t n, float* work) {
   return median_of(work, k);
 }
 
+/// Everything the exact per-pixel test needs about the integration being worked on.
+struct Frame {
+  std::uint8_t* gdq;
+  std::size_t ng, plane;
+  const JumpSettings& s;
+  JumpScratch& scratch;
+};
+
+/// The exact test of one pixel: Anderson & Gordon (2011) two-point differences, iterated as
+/// the JWST pipeline does: flag the worst difference above the threshold, leave it out,
+/// recompute the median and σ, repeat. `v` and `q` are the pixel's samples and group dq, one
+/// every kBlock values. Returns the number of jumps flagged.
+std::size_t exact_pixel(const float* v, const std::uint8_t* q, std::size_t p, float rvar, float ig, const Frame& f) {
+  const JumpSettings& s = f.s;
+  float* const d = f.scratch.diffs.data();
+  float* const work = f.scratch.work.data();
+  std::uint16_t* const gi = f.scratch.diff_group.data();
+  // Differences of consecutive usable groups; a difference belongs to its later group.
+  float prev = v[0];
+  bool prev_ok = !(q[0] & kUnusable) && std::isfinite(prev);
+  std::size_t usable = prev_ok, n = 0;
+  for (std::size_t g = 1; g < f.ng; ++g) {
+    const float cur = v[g * kBlock];
+    const bool ok = !(q[g * kBlock] & kUnusable) && std::isfinite(cur);
+    usable += ok;
+    if (ok && prev_ok) {
+      d[n] = cur - prev;
+      gi[n] = static_cast<std::uint16_t>(g);
+      ++n;
+    }
+    prev = cur;
+    prev_ok = ok;
+  }
+  if (usable < s.minimum_groups || n < 2) return 0;
+
+  std::size_t found = 0;
+  float median = clipped_median(d, n, work);
+  for (;;) {
+    const float var = rvar + std::fabs(median) * ig;
+    if (!(var > 0.0f)) break;  // no noise model (σ = 0): nothing can be judged
+    std::size_t worst = 0;
+    float worst_dev = -1.0f;
+    for (std::size_t k = 0; k < n; ++k) {
+      const float dev = std::fabs(d[k] - median);
+      if (dev > worst_dev) {
+        worst_dev = dev;
+        worst = k;
+      }
+    }
+    const float ratio = worst_dev / std::sqrt(var);
+    if (!(ratio > threshold_for(n, s))) break;
+
+    const std::size_t g = gi[worst];
+    f.gdq[g * f.plane + p] |= kJump;
+    ++found;
+    if (s.flag_neighbors && ratio > s.min_neighbor_ratio && ratio < s.max_neighbor_ratio)
+      f.scratch.neighbors.emplace_back(static_cast<std::uint32_t>(g), static_cast<std::uint32_t>(p));
+    const float excess = d[worst] - median;  // after-jump flags for positive jumps only, as in JWST
+    for (int k = 0; k < 2; ++k) {
+      if (s.after_groups[k] == 0 || !(excess >= s.after_dn[k])) continue;
+      const std::size_t last = std::min(g + s.after_groups[k], f.ng - 1);
+      for (std::size_t h = g + 1; h <= last; ++h) {
+        std::uint8_t& flag = f.gdq[h * f.plane + p];
+        if (!(flag & kUnusable)) flag |= kJump;
+      }
+    }
+    --n;
+    d[worst] = d[n];
+    gi[worst] = gi[n];
+    if (n < 2) break;
+    median = clipped_median(d, n, work);
+  }
+  return found;
+}
+
 }  // namespace
 
 std::size_t detect_jumps(std::span<const float> ramp, std::span<std::uint8_t> groupdq, std::size_t ng,
@@ -79,11 +154,22 @@ std::size_t detect_jumps(std::span<const float> ramp, std::span<std::uint8_t> gr
   scratch.neighbors.clear();
   float* const block = scratch.block.data();
   std::uint8_t* const block_dq = scratch.block_dq.data();
-  float* const d = scratch.diffs.data();
-  float* const work = scratch.work.data();
-  std::uint16_t* const gi = scratch.diff_group.data();
   std::uint8_t* const gdq = groupdq.data();
-  const bool after = s.after_groups[0] > 0 || s.after_groups[1] > 0;
+  const Frame frame{gdq, ng, plane, s, scratch};
+
+  // Screening (the proof is spelled out in the loop below) applies to ramps of 4 or more
+  // differences, where the normal threshold holds; it proves "nothing to flag" for most pixels
+  // without a median.
+  const std::size_t nd = ng - 1;
+  const bool screen = s.screen && nd >= 4;
+  const std::size_t half = (nd - 2) / 2;  // (k − 1)/2 for the k = nd − 1 differences left after clipping
+  // Float rounding must only ever send a pixel to the exact path, never past it: the proof's
+  // limit keeps a 1e-3 margin (rounding errors here are below 1e-5 of it).
+  const float limit_factor = s.threshold * (1.0f - 1e-3f);
+
+  float sum[kBlock], lo[kBlock], hi[kBlock], a[kBlock], b[kBlock];
+  std::int32_t below[kBlock], above[kBlock];
+  std::uint8_t bad[kBlock];
 
   std::size_t found = 0;
   for (std::size_t y = 0; y < ny; ++y) {
@@ -95,71 +181,76 @@ std::size_t detect_jumps(std::span<const float> ramp, std::span<std::uint8_t> gr
         std::memcpy(block + g * kBlock, ramp.data() + g * plane + row, width * sizeof(float));
         std::memcpy(block_dq + g * kBlock, gdq + g * plane + row, width);
       }
+      if (!screen) {
+        for (std::size_t i = 0; i < width; ++i) {
+          const std::size_t p = row + i;
+          const float rvar = diff_read_var[p], ig = inv_gain[p];
+          if (std::isfinite(rvar) && std::isfinite(ig)) found += exact_pixel(block + i, block_dq + i, p, rvar, ig, frame);
+        }
+        continue;
+      }
+      // Pass 1, across the block's pixels (vectorised): sum, min and max of the differences,
+      // and whether any group is unusable. A non-finite sample makes the sums non-finite,
+      // which fails every test below and so goes to the exact path.
+      for (std::size_t i = 0; i < width; ++i) {
+        sum[i] = 0.0f;
+        lo[i] = std::numeric_limits<float>::infinity();
+        hi[i] = -std::numeric_limits<float>::infinity();
+        bad[i] = block_dq[i] & kUnusable;
+      }
+      for (std::size_t g = 1; g < ng; ++g) {
+        const float* cur = block + g * kBlock;
+        const float* prev = cur - kBlock;
+        const std::uint8_t* q = block_dq + g * kBlock;
+        for (std::size_t i = 0; i < width; ++i) {
+          const float diff = cur[i] - prev[i];
+          sum[i] += diff;
+          lo[i] = diff < lo[i] ? diff : lo[i];
+          hi[i] = diff > hi[i] ? diff : hi[i];
+          bad[i] |= q[i] & kUnusable;
+        }
+      }
+      // The widest bracket [a, b] = [max − L, min + L] that the median may be shown to lie in,
+      // with L the threshold times the smallest σ any median could have: every median lies in
+      // [min, max], so σ is at least its value at the point of [min, max] nearest zero. An
+      // empty bracket (a spread wider than 2L) cannot be proved clean.
+      for (std::size_t i = 0; i < width; ++i) {
+        const float l = lo[i], h = hi[i];
+        const float nearest = l <= 0.0f && h >= 0.0f ? 0.0f : std::min(std::fabs(l), std::fabs(h));
+        const float reach = limit_factor * std::sqrt(std::fabs(diff_read_var[row + i] + nearest * inv_gain[row + i]));
+        a[i] = h - reach;
+        b[i] = l + reach;
+        below[i] = 0;
+        above[i] = 0;
+      }
+      // Pass 2 (vectorised): how many differences lie outside the bracket on each side.
+      for (std::size_t g = 1; g < ng; ++g) {
+        const float* cur = block + g * kBlock;
+        const float* prev = cur - kBlock;
+        for (std::size_t i = 0; i < width; ++i) {
+          const float diff = cur[i] - prev[i];
+          below[i] += diff < a[i] ? 1 : 0;
+          above[i] += diff > b[i] ? 1 : 0;
+        }
+      }
       for (std::size_t i = 0; i < width; ++i) {
         const std::size_t p = row + i;
         const float rvar = diff_read_var[p], ig = inv_gain[p];
-        if (!std::isfinite(rvar) || !std::isfinite(ig)) continue;
-        // Differences of consecutive usable groups; a difference belongs to its later group.
-        const float* v = block + i;
-        const std::uint8_t* q = block_dq + i;
-        float prev = v[0];
-        bool prev_ok = !(q[0] & kUnusable) && std::isfinite(prev);
-        std::size_t usable = prev_ok, n = 0;
-        for (std::size_t g = 1; g < ng; ++g) {
-          const float cur = v[g * kBlock];
-          const bool ok = !(q[g * kBlock] & kUnusable) && std::isfinite(cur);
-          usable += ok;
-          if (ok && prev_ok) {
-            d[n] = cur - prev;
-            gi[n] = static_cast<std::uint16_t>(g);
-            ++n;
-          }
-          prev = cur;
-          prev_ok = ok;
+        if (!std::isfinite(rvar) || !std::isfinite(ig)) continue;  // the exact path skips these too
+        if (!bad[i] && std::isfinite(sum[i]) && a[i] <= b[i]) {
+          // The exact median leaves out the difference of largest |d|, which is the min or
+          // the max (a tie between different values is left to the exact path). The median
+          // of the other k lies in [a, b] when at most (k − 1)/2 of them are below a and at
+          // most (k − 1)/2 above b. Every difference is then within L of it, and L is at most
+          // the threshold times its σ: nothing can be flagged, as the exact test would find.
+          const float l = lo[i], h = hi[i];
+          const bool tie = std::fabs(h) == std::fabs(l) && h != l;
+          const float clipped = std::fabs(h) >= std::fabs(l) ? h : l;
+          const std::int32_t nb = below[i] - (clipped < a[i] ? 1 : 0);
+          const std::int32_t na = above[i] - (clipped > b[i] ? 1 : 0);
+          if (!tie && nb <= static_cast<std::int32_t>(half) && na <= static_cast<std::int32_t>(half)) continue;
         }
-        if (usable < s.minimum_groups || n < 2) continue;
-
-        // Anderson & Gordon (2011) two-point differences, iterated as the JWST pipeline does:
-        // flag the worst difference above the threshold, leave it out, recompute, repeat.
-        // Almost every pixel leaves at the first test.
-        float median = clipped_median(d, n, work);
-        for (;;) {
-          const float var = rvar + std::fabs(median) * ig;
-          if (!(var > 0.0f)) break;  // no noise model (σ = 0): nothing can be judged
-          std::size_t worst = 0;
-          float worst_dev = -1.0f;
-          for (std::size_t k = 0; k < n; ++k) {
-            const float dev = std::fabs(d[k] - median);
-            if (dev > worst_dev) {
-              worst_dev = dev;
-              worst = k;
-            }
-          }
-          const float ratio = worst_dev / std::sqrt(var);
-          if (!(ratio > threshold_for(n, s))) break;
-
-          const std::size_t g = gi[worst];
-          gdq[g * plane + p] |= kJump;
-          ++found;
-          if (s.flag_neighbors && ratio > s.min_neighbor_ratio && ratio < s.max_neighbor_ratio)
-            scratch.neighbors.emplace_back(static_cast<std::uint32_t>(g), static_cast<std::uint32_t>(p));
-          if (after) {
-            const float excess = d[worst] - median;  // positive jumps only, as in the JWST pipeline
-            for (int k = 0; k < 2; ++k) {
-              if (s.after_groups[k] == 0 || !(excess >= s.after_dn[k])) continue;
-              const std::size_t last = std::min(g + s.after_groups[k], ng - 1);
-              for (std::size_t h = g + 1; h <= last; ++h) {
-                std::uint8_t& flag = gdq[h * plane + p];
-                if (!(flag & kUnusable)) flag |= kJump;
-              }
-            }
-          }
-          --n;
-          d[worst] = d[n];
-          gi[worst] = gi[n];
-          if (n < 2) break;
-          median = clipped_median(d, n, work);
-        }
+        found += exact_pixel(block + i, block_dq + i, p, rvar, ig, frame);
       }
     }
   }

@@ -86,6 +86,9 @@ struct JumpSettings {
   /// after_groups[k] groups too; 0 groups is off.
   float after_dn[2] = {0.0f, 0.0f};
   std::size_t after_groups[2] = {0, 0};
+  /// Prove most pixels clean by a vectorised bracket of their median before any exact test
+  /// (the flags are the same either way; off only to check that).
+  bool screen = true;
 };
 
 /// Buffers reused across pixels and integrations, so the kernel does not allocate per pixel.
