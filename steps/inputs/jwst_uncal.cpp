@@ -29,7 +29,7 @@ constexpr const char* kSuffix = "_uncal.fits";
 /// Keywords that must agree between the segments of one exposure.
 const char* const kStringKeys[] = {"INSTRUME", "DETECTOR", "EXP_TYPE", "READPATT", "SUBARRAY"};
 const char* const kNumberKeys[] = {"NGROUPS",  "TGROUP",   "NFRAMES",  "GROUPGAP", "TFRAME",
-                                   "NRESETS",  "NINTS",    "EXSEGTOT", "SUBSTRT1", "SUBSTRT2"};
+                                   "NRESETS",  "NINTS",    "EXSEGTOT", "SUBSTRT1", "SUBSTRT2", "FRMDIVSR"};
 
 /// Paths of the *_uncal.fits files in `dir`, sorted by name.
 std::vector<std::string> list_uncal(const fs::path& dir) {
@@ -355,7 +355,7 @@ class JwstUncalSource final : public FrameSource {
       const auto& value = k0.strings.at(key);
       if (value) attributes_[key == std::string("INSTRUME") ? "instrument" : lower(key)] = *value;
     }
-    for (const char* key : {"NFRAMES", "GROUPGAP", "EXSEGTOT", "NRESETS"}) {
+    for (const char* key : {"NFRAMES", "GROUPGAP", "EXSEGTOT", "NRESETS", "FRMDIVSR"}) {
       const auto& value = k0.numbers.at(key);
       if (value) attributes_[lower(key)] = static_cast<std::int64_t>(whole(*value, units_[first], key));
     }

@@ -1,8 +1,7 @@
 #pragma once
 /// custom_gain: one gain value for every pixel, as an image `gain` (electron/DN) that later
-/// steps use with the reference spec "@gain" (jump, ramp_fit, gain_scale). ExoTiC-MIRI
-/// SetCustomGain: the MIRI gain in CRDS (about 5.5 e/DN at the time) was found to be too
-/// high; ExoTiC-MIRI uses 3.1 by default.
+/// steps use with the reference spec "@gain" (jump, ramp_fit, gain_scale), in place of the
+/// default reference gain (ExoTiC-MIRI SetCustomGain, whose default value is 3.1).
 #include "tessera/step.hpp"
 
 namespace tessera::steps {
