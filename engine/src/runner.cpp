@@ -258,14 +258,22 @@ void run_steps(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log_in,
       }
 
       if (phase == 0) {
+        std::map<std::string, FrameVector> resampled;
         if (resampling) {
           const CubeShape before = data.shape();
           apply_resampling(data, *resampling);
           log.set_step(step.id);
           log.info("  frames " + std::to_string(before.nt) + " x " + std::to_string(before.ng) + " groups -> " +
                    std::to_string(data.shape().nt) + " x " + std::to_string(data.shape().ng));
+          resampled = data.frame_vectors();
         }
         prepare_outputs(data, io);
+        // A resampling step adjusts vectors it declares (e.g. times) from their resampled
+        // values, which prepare_outputs has just reset.
+        for (const auto& w : io.writes)
+          if (w.kind == DataKind::FrameVector && w.combine == Combine::Identical)
+            if (auto it = resampled.find(w.info.name); it != resampled.end())
+              data.frame_vector(w.info.name).values = it->second.values;
       }
       log.set_step(step.id);
       char label[160];

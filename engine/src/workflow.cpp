@@ -313,11 +313,20 @@ Workflow parse_workflow(const std::string& text, const std::string& path, const 
           } else {
             // String parameters may name other sections' keys, e.g. reference files next to the
             // input: "{input.path}/../refs/gain.fits".
-            toml::table expanded = table;
-            for (auto&& [key, node] : expanded)
-              if (auto* text = node.as_string(); text && has_placeholder(text->get()))
-                *text = expand_placeholders(text->get(), root, SourcePos::from(node.source()), diagnostics);
-            step.instance = step.info->create(expanded, kStepReservedKeys, diagnostics, context);
+            // A copy loses source positions, so the table is copied only when it has some.
+            bool any = false;
+            for (auto&& [key, node] : table)
+              if (auto* text = node.as_string(); text && has_placeholder(text->get())) any = true;
+            if (!any) {
+              step.instance = step.info->create(table, kStepReservedKeys, diagnostics, context);
+            } else {
+              toml::table expanded = table;
+              for (auto&& [key, node] : table)
+                if (auto* text = node.as_string(); text && has_placeholder(text->get()))
+                  *expanded[key].as_string() =
+                      expand_placeholders(text->get(), root, SourcePos::from(node.source()), diagnostics);
+              step.instance = step.info->create(expanded, kStepReservedKeys, diagnostics, context);
+            }
           }
         }
         wf.steps.push_back(std::move(step));
