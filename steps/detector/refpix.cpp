@@ -45,7 +45,7 @@ float side_median(std::span<const float> image, std::span<const std::uint32_t> d
   for (std::size_t y = y0; y < y1; ++y)
     for (std::size_t x : columns) {
       const std::size_t i = y * nx + x;
-      if (dqimg[i] & dq::do_not_use) continue;
+      if (dqimg[i] & dq::bad_ref_pixel) continue;
       const float v = image[i] - column_offset[x];
       if (std::isfinite(v)) buffer.push_back(v);
     }
@@ -83,7 +83,9 @@ RefpixGeometry refpix_geometry(std::span<const std::uint32_t> dqimg, std::size_t
     const std::size_t top = y >= ny / 2 ? 1 : 0;
     return (amp * 2 + parity) * 2 + top;
   };
-  auto usable = [&](std::size_t i) { return (dqimg[i] & dq::reference_pixel) && !(dqimg[i] & dq::do_not_use); };
+  // JWST masks flag every reference pixel DO_NOT_USE as well (it carries no light); a bad one
+  // is BAD_REF_PIXEL.
+  auto usable = [&](std::size_t i) { return (dqimg[i] & dq::reference_pixel) && !(dqimg[i] & dq::bad_ref_pixel); };
   // Counting sort of the usable pixels of the reference rows into their classes.
   g.class_begin.assign(classes + 1, 0);
   for (std::size_t y = 0; y < ny; ++y) {
@@ -107,7 +109,7 @@ RefpixGeometry refpix_geometry(std::span<const std::uint32_t> dqimg, std::size_t
   if (!g.has_rows && !sides)
     throw StepError("refpix: the pixels flagged reference_pixel in dq form no usable reference rows" +
                     std::string(params.use_side_ref_pixels ? " or columns" : "") +
-                    " (a reference row or column has more than half its pixels flagged, and do_not_use ones are "
+                    " (a reference row or column has more than half its pixels flagged, and bad_ref_pixel ones are "
                     "left out); check the mask given to dq_init");
   return g;
 }

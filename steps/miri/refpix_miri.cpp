@@ -48,7 +48,7 @@ void refpix_miri_group(std::span<float> image, std::span<const std::uint32_t> dq
   for (std::size_t y = 0; y < ny; ++y)
     for (std::size_t a = 0; a < amps; ++a) {
       const float d = image[y * nx + a] - s.reference0[y * amps + a];
-      s.drift[y * amps + a] = (dqimg[y * nx + a] & jwst::dq::do_not_use) || !std::isfinite(d) ? NAN : d;
+      s.drift[y * amps + a] = (dqimg[y * nx + a] & jwst::dq::bad_ref_pixel) || !std::isfinite(d) ? NAN : d;
     }
   // Rows of one class are y = first, first + stride, ...; index k along the class.
   const std::size_t stride = params.odd_even_rows ? 2 : 1;

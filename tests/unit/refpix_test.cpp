@@ -116,11 +116,11 @@ TEST(Refpix, RemovesOddEvenAmplifierOffsetsExactlyAndClipsOutliers) {
   auto ranks = make_ramp_ranks(shape, 1, [](std::size_t t, std::size_t g, std::size_t y, std::size_t x) {
     float v = nir_signal(g, y, x) + amp_offset(t, g, x);
     if (y == 13 && x == 9) v += 5000.0f;  // a hit on a top reference pixel: the 3-sigma clip rejects it
-    if (y == 14 && x == 20) v = NAN;      // a bad reference pixel, flagged do_not_use below
+    if (y == 14 && x == 20) v = NAN;      // a bad reference pixel, flagged bad_ref_pixel below
     return v;
   });
   set_dq(ranks, [](std::size_t t, std::size_t y, std::size_t x) {
-    return nir_dq(t, y, x) | (y == 14 && x == 20 ? dq::do_not_use : 0u);
+    return nir_dq(t, y, x) | (y == 14 && x == 20 ? dq::bad_ref_pixel : 0u);
   });
   RefpixParams p;
   p.use_side_ref_pixels = false;
@@ -270,7 +270,7 @@ TEST(RefpixMiri, RemovesDriftSinceGroupZeroPerAmplifierAndRowParity) {
     return miri_static(g, y, x) + miri_offset(t, g, x, y);
   });
   set_dq(ranks, [](std::size_t, std::size_t y, std::size_t x) {
-    return (x < 4 ? dq::reference_pixel : 0u) | (x == 2 && y == 3 ? dq::do_not_use : 0u);
+    return (x < 4 ? dq::reference_pixel : 0u) | (x == 2 && y == 3 ? dq::bad_ref_pixel : 0u);
   });
   run_like_engine<tessera::steps::RefpixMiri>(RefpixMiriParams{}, ranks);
   auto ramp = ranks[0].frames<float>("ramp");
