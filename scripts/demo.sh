@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install, build, simulate a UVIS G280 visit and reduce it
-# with the full stage-1 workflow (workflows/uvis_stage1.toml) on 2 MPI ranks, then show what
-# was written. The visit's geometry differs from the WASP-127b data the template's defaults
+# with the full stage-1 workflow (workflows/uvis_stage1.toml) on 2 MPI ranks, then simulate a
+# JWST NIRISS/SOSS exposure (uncal segments) and turn its ramps into rates with
+# workflows/niriss_soss_detector1.toml on 2 ranks; show what was written. The visit's geometry differs from the WASP-127b data the template's defaults
 # were made for, so the positions and boxes are set for it with --set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,3 +37,12 @@ echo "output:   $(pwd)/$out/clean_obs.h5"
 echo "workflow: $(pwd)/$out/clean_obs.workflow.toml"
 echo "plots:    $(pwd)/$out/plots/ ($(ls $out/plots | wc -l) files: $(ls $out/plots | tr '\n' ' '))"
 echo "truth of the simulation: $(pwd)/demo_visit/truth.h5"
+
+# JWST: ramps -> rates on a NIRISS/SOSS-like exposure of 3 uncal segments.
+rm -rf demo_soss
+$tessera simulate niriss-soss --out demo_soss --ints 60 --groups 6 --ny 256 --nx 1024 --ints-per-segment 20 --seed 1
+mpirun -n 2 --oversubscribe $tessera run workflows/niriss_soss_detector1.toml --set input.path=demo_soss/uncal
+/usr/bin/python3 -c "import xarray; print(xarray.open_dataset('demo_soss/outputs/detector1/rateints.h5'))"
+echo
+echo "rates:    $(pwd)/demo_soss/outputs/detector1/rateints.h5 (data, err, var_poisson, var_rnoise, dq per integration)"
+echo "truth of the simulation: $(pwd)/demo_soss/truth.h5"
