@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "steps/common/jwst_dq.hpp"
+#include "steps/simulate/xoshiro.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/io/fits.hpp"
 #include "tessera/io/hdf5_file.hpp"
@@ -34,38 +35,12 @@ constexpr std::uint64_t kLevelStream = 0xA000000000000002ULL;
 constexpr std::uint64_t kBadPixelStream = 0xA000000000000003ULL;
 
 // ---------------------------------------------------------------------------------------------
-// Random numbers: xoshiro256** (Blackman & Vigna 2018) seeded through splitmix64, with our own
-// distributions, so the same seed gives the same files with any standard library.
+// Random numbers: xoshiro256** (steps/simulate/xoshiro.hpp) with ziggurat normal deviates, so
+// the same seed gives the same files with any standard library.
 
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-class Rng {
+class Rng : public Xoshiro256 {
  public:
-  Rng(std::uint64_t seed, std::uint64_t stream) {
-    std::uint64_t state = seed ^ (stream * 0xD6E8FEB86659FD93ULL);
-    state = splitmix64(state) + stream;
-    for (auto& word : s_) word = splitmix64(state);
-  }
-  std::uint64_t next() {
-    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const std::uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-  /// Uniform in [0, 1).
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  /// Uniform integer in [0, n).
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(uniform() * static_cast<double>(n)); }
+  Rng(std::uint64_t seed, std::uint64_t stream) : Xoshiro256(start_state(seed, stream)) {}
   /// Standard normal by the ziggurat method (Marsaglia & Tsang 2000, "The Ziggurat Method for
   /// Generating Random Variables"), 128 layers, with the layer taken from bits independent of the
   /// abscissa as Doornik (2005, "An Improved Ziggurat Method to Generate Normal Random Samples")
@@ -117,8 +92,10 @@ class Rng {
     static const Ziggurat table;
     return table;
   }
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  std::uint64_t s_[4];
+  static std::uint64_t start_state(std::uint64_t seed, std::uint64_t stream) {
+    std::uint64_t state = seed ^ (stream * 0xD6E8FEB86659FD93ULL);
+    return splitmix64(state) + stream;
+  }
 };
 
 /// Poisson deviates of one mean, drawn many times (one pixel's ramp): the constants are worked

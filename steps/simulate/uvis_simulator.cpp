@@ -7,6 +7,7 @@
 #include <numbers>
 #include <vector>
 
+#include "steps/simulate/xoshiro.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/io/fits.hpp"
 #include "tessera/io/hdf5_file.hpp"
@@ -29,40 +30,12 @@ constexpr std::uint16_t kDqSaturated = 256;   // WFC3 "full-well saturation"
 constexpr std::uint64_t kHotStream = 0x8000000000000001ULL;
 constexpr std::uint64_t kDirectStream = 0x8000000000000002ULL;
 
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-/// xoshiro256** (Blackman & Vigna 2018) with our own distributions, so that the same seed
-/// gives the same files with any standard library.
-class Rng {
+/// The simulator's generator: xoshiro256** (steps/simulate/xoshiro.hpp) with Box–Muller
+/// normal and PTRS Poisson deviates.
+class Rng : public Xoshiro256 {
  public:
   /// An independent stream for (seed, stream): both go through splitmix64 before use.
-  Rng(std::uint64_t seed, std::uint64_t stream) {
-    std::uint64_t mix = seed;
-    std::uint64_t state = splitmix64(mix) ^ (stream * 0xD1B54A32D192ED03ULL + 0x2545F4914F6CDD1DULL);
-    for (auto& word : s_) word = splitmix64(state);
-  }
-
-  std::uint64_t next() {
-    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const std::uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-
-  /// Uniform in [0, 1).
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  /// Uniform integer in [0, n).
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(uniform() * static_cast<double>(n)); }
+  Rng(std::uint64_t seed, std::uint64_t stream) : Xoshiro256(start_state(seed, stream)) {}
 
   /// Standard normal (Box–Muller, the second value kept for the next call).
   double normal() {
@@ -110,8 +83,10 @@ class Rng {
   }
 
  private:
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  std::uint64_t s_[4];
+  static std::uint64_t start_state(std::uint64_t seed, std::uint64_t stream) {
+    std::uint64_t mix = seed;
+    return splitmix64(mix) ^ (stream * 0xD1B54A32D192ED03ULL + 0x2545F4914F6CDD1DULL);
+  }
   double spare_ = 0;
   bool has_spare_ = false;
 };
