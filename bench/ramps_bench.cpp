@@ -156,23 +156,6 @@ std::string chain_toml(const Shape& s, const fs::path& refs, const std::vector<s
   return text.str();
 }
 
-/// Seconds to copy this rank's share of the ramps (all ranks at once; the slowest), best of 3.
-double memcpy_seconds(std::size_t elements) {
-  std::vector<float> from(elements, 1.0f), to(elements);
-  double best = 1e30;
-  for (int rep = 0; rep < 3; ++rep) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    const auto start = std::chrono::steady_clock::now();
-    std::memcpy(to.data(), from.data(), elements * sizeof(float));
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    best = std::min(best, seconds);
-  }
-  volatile float sink = to[elements / 2];
-  (void)sink;
-  return best;
-}
-
 std::vector<std::string> split(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream in(text);
@@ -243,7 +226,7 @@ int main(int argc, char** argv) {
 
     // Peak memory before the copy below allocates its own two buffers.
     const double peak = tessera::bench::peak_rss_mb();
-    const double copy = memcpy_seconds(share);
+    const double copy = tessera::bench::memcpy_seconds(share);
     const double samples = static_cast<double>(s.ints * s.groups * s.ny * s.nx);
     if (rank == 0) {
       std::printf("%s: %zu ints x %zu groups x %zu x %zu = %.3g group-samples (%.2f GB as float32), %d rank%s\n",

@@ -33,23 +33,6 @@ struct Options {
   std::size_t frames = 74, ny = 600, nx = 2100;
 };
 
-/// Seconds to copy this rank's share of a float cube (the slowest rank's), best of 3.
-double memcpy_seconds(std::size_t elements) {
-  std::vector<float> from(elements, 1.0f), to(elements);
-  double best = 1e30;
-  for (int rep = 0; rep < 3; ++rep) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    const auto start = std::chrono::steady_clock::now();
-    std::memcpy(to.data(), from.data(), elements * sizeof(float));
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    best = std::min(best, seconds);
-  }
-  volatile float sink = to[elements / 2];
-  (void)sink;
-  return best;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -107,7 +90,7 @@ int main(int argc, char** argv) {
     const tessera::CubeShape shape{o.frames, o.ny, o.nx};
     const double samples = static_cast<double>(shape.elements());
     const auto frames = tessera::Partition::frames(shape, nranks);
-    const double copy = memcpy_seconds((frames.frame_end(0) - frames.frame_begin(0)) * o.ny * o.nx);
+    const double copy = tessera::bench::memcpy_seconds((frames.frame_end(0) - frames.frame_begin(0)) * o.ny * o.nx);
 
     std::vector<double> rss(static_cast<std::size_t>(nranks));
     double mine = tessera::bench::peak_rss_mb();
