@@ -1,6 +1,7 @@
 #include "tessera/plan.hpp"
 
 #include <cstdio>
+#include <map>
 #include <set>
 
 namespace tessera {
@@ -43,18 +44,24 @@ Plan make_plan(const Workflow& wf, const CubeShape& shape, int nranks) {
   plan.shape = shape;
   plan.nranks = nranks;
   plan.engine = wf.engine;
-  std::set<std::string> cubes;
+  // Bytes each cube holds per pixel and frame: element size times groups for grouped cubes.
+  // (Shapes as read: a step that resamples the frame axis is not followed here.)
+  std::map<std::string, std::size_t> cubes;
+  auto bytes_of = [&](const DataOut& c) {
+    return (c.type == ElementType::UInt8 ? std::size_t{1} : std::size_t{4}) * (c.grouped ? shape.ng : 1);
+  };
   if (wf.input)
-    for (const auto& c : wf.input->cubes()) cubes.insert(c.info.name);
+    for (const auto& c : wf.input->cubes()) cubes.emplace(c.info.name, bytes_of(c));
   Layout current = Layout::Frames;
   Partition frames = partition_for(Layout::Frames, shape, nranks, wf.engine);
   Partition tiles = partition_for(Layout::PixelTiles, shape, nranks, wf.engine);
-  const std::size_t moved_per_cube = Partition::elements_moved(frames, tiles) * 4;  // all cube types are 4 bytes
+  const std::size_t moved_pixels = Partition::elements_moved(frames, tiles);
   for (std::size_t index : wf.order) {
     const auto& step = wf.steps[index];
+    const StepIO io = step.instance->io();
     // Cubes a step creates exist from its first phase on.
-    for (const auto& w : step.instance->io().writes)
-      if (w.kind == DataKind::Cube) cubes.insert(w.info.name);
+    for (const auto& w : io.writes)
+      if (w.kind == DataKind::Cube) cubes.emplace(w.info.name, bytes_of(w));
     const auto phases = step.instance->phases();
     for (std::size_t phase = 0; phase < phases.size(); ++phase) {
       PlanStage stage;
@@ -66,11 +73,12 @@ Plan make_plan(const Workflow& wf, const CubeShape& shape, int nranks) {
       stage.cubes = cubes.size();
       if (stage.layout != current) {
         stage.transpose_before = true;
-        stage.bytes_moved = moved_per_cube * cubes.size();
+        for (const auto& [name, bytes] : cubes) stage.bytes_moved += moved_pixels * bytes;
         current = stage.layout;
       }
       plan.stages.push_back(stage);
     }
+    for (const auto& name : io.removes) cubes.erase(name);
   }
   plan.output_layout = current;
   return plan;
@@ -80,8 +88,9 @@ std::string Plan::str(const Workflow& wf) const {
   std::string out;
   char line[512];
   const double samples = static_cast<double>(shape.elements());
-  std::snprintf(line, sizeof line, "plan for %s on %d rank%s: %zu frames of %zu x %zu pixels (%.3g pixel-samples)\n",
-                wf.file.c_str(), nranks, nranks == 1 ? "" : "s", shape.nt, shape.ny, shape.nx, samples);
+  const std::string groups = shape.ng > 1 ? " of " + std::to_string(shape.ng) + " groups" : "";
+  std::snprintf(line, sizeof line, "plan for %s on %d rank%s: %zu frames%s of %zu x %zu pixels (%.3g pixel-samples)\n",
+                wf.file.c_str(), nranks, nranks == 1 ? "" : "s", shape.nt, groups.c_str(), shape.ny, shape.nx, samples);
   out += line;
   Partition frames = partition_for(Layout::Frames, shape, nranks, engine);
   Partition tiles = partition_for(Layout::PixelTiles, shape, nranks, engine);
