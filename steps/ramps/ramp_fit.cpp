@@ -116,6 +116,21 @@ RampRate combine(std::span<const RampFitScratch::Segment> segments, const PixelN
     }
   }
   RampRate r;
+  if (segments.size() == 1 && !options.propagated) {
+    // One segment: its own slope and variances (what the sums below give, without the
+    // round trips through reciprocals); the inline path of RampFit::run computes the same.
+    const auto& s = segments.front();
+    const double n = static_cast<double>(s.n);
+    const double var_r = sigma2 * (12.0 / ((n * n * n - n) * tg * tg));
+    const double var_p = positive * (1.0 / (tg * (n - 1.0))) / px.gain;
+    r.rate = static_cast<float>(s.slope);
+    r.err = static_cast<float>(std::sqrt(var_r + var_p));
+    r.var_rnoise = static_cast<float>(var_r);
+    r.var_poisson = static_cast<float>(var_p);
+    r.dq = bits;
+    r.usable = true;
+    return r;
+  }
   if (zero_count > 0) {
     r.rate = static_cast<float>(zero_sum / static_cast<double>(zero_count));
     r.err = 0;
@@ -350,6 +365,7 @@ void RampFit::run(const Params& params, StepContext& context) {
   // Coefficients of the one-segment fit of all ng groups for each exponent, laid out
   // [g][exponent] with a zero column (index 6) for pixels that take the careful path.
   constexpr int kZero = kPowerCount;
+  constexpr std::uint8_t kInline = 0xff;  // a clean pixel already written by the inline path
   constexpr std::size_t kStride = 8;
   std::vector<double> table(ng * kStride, 0.0);
   const int powers = options.optimal ? kPowerCount : 1;
@@ -410,9 +426,30 @@ void RampFit::run(const Params& params, StepContext& context) {
         const double* cg = table.data() + g * kStride;
         for (std::size_t i = 0; i < n; ++i) acc[i] += cg[ex[i]] * static_cast<double>(yg[i]);
       }
-      // Results.
+      // Results. A clean pixel's one segment of all groups with the pipeline variances is
+      // computed inline: the same expressions as combine() for one segment, so the same bits.
+      const bool inline_clean = !options.propagated;
+      const double tg = timing.tgroup, nd = static_cast<double>(ng);
+      const double per_rise = 1.0 / (tg * (nd - 1.0));            // rate estimate per DN of rise
+      const double rnoise_factor = 12.0 / ((nd * nd * nd - nd) * tg * tg);
       for (std::size_t i = 0; i < n; ++i) {
         const std::size_t p = p0 + i;
+        if (!inline_clean || ex[i] == kZero || !std::isfinite(acc[i])) continue;
+        const double lmf = static_cast<double>(y0[(ng - 1) * npix + p]) - static_cast<double>(y0[p]);
+        const double rate_estimate = lmf / (tg * (nd - 1.0));
+        const double positive = rate_estimate > 0 ? rate_estimate : 0.0;
+        const double sigma = noise[p].sigma;
+        const double rnoise = sigma * sigma * rnoise_factor;
+        const double poisson = positive * per_rise / noise[p].gain;
+        data_t[p] = static_cast<float>(acc[i]);
+        err_t[p] = static_cast<float>(std::sqrt(rnoise + poisson));
+        vr_t[p] = static_cast<float>(rnoise);
+        vp_t[p] = static_cast<float>(poisson);
+        ex[i] = kInline;
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t p = p0 + i;
+        if (ex[i] == kInline) continue;
         RampRate r;
         if (ex[i] != kZero && std::isfinite(acc[i])) {
           RampFitScratch::Segment s;
