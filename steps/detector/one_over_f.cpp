@@ -83,6 +83,15 @@ StepIO OneOverF::io(const Params& params) {
   DataOut out{DataKind::Cube, {cube, "", ""}, ElementType::Float32};
   out.grouped = group;
   io.writes = {out};
+  if (group) {
+    // The rate each column's correction took away (sky included), per integration: ramp_fit
+    // adds it back to its Poisson variance (parameter sky_rate).
+    DataOut rate{DataKind::Image, {std::string(kRemovedRate), "DN/s",
+                                   "rate removed from each column by one_over_f, per integration"}};
+    rate.image_ny = DataOut::frames;
+    rate.dim_y = "time";
+    io.writes.push_back(rate);
+  }
   return io;
 }
 
@@ -114,6 +123,20 @@ void OneOverF::run(const Params& params, StepContext& context) {
   const std::uint32_t bad_pixel = dq::reference_pixel | dq::do_not_use;
   const std::uint8_t bad_group = dq::group(dq::do_not_use) | dq::group(dq::saturated);
 
+  // Per-integration removed rate (group mode; needs the group time).
+  Image* removed_rate = group_mode ? &context.image(std::string(kRemovedRate)) : nullptr;
+  double tgroup = 0;
+  if (removed_rate) {
+    auto it = context.data().attributes().find("tgroup");
+    if (it != context.data().attributes().end() && std::holds_alternative<double>(it->second))
+      tgroup = std::get<double>(it->second);
+    if (!(tgroup > 0)) {
+      context.log().warn("one_over_f: no group time (attribute tgroup) in the data; " + std::string(kRemovedRate) +
+                         " is left at zero");
+      removed_rate = nullptr;
+    }
+  }
+  std::vector<double> removed(nx, 0.0);
   ColumnRows columns;
   columns.begin.resize(nx + 1);
   columns.count.resize(nx);
@@ -161,6 +184,7 @@ void OneOverF::run(const Params& params, StepContext& context) {
       }
     }
 
+    std::fill(removed.begin(), removed.end(), 0.0);
     for (std::size_t g = 0; g < ng; ++g) {
       const std::span<float> image = group_mode ? cube.group(t, g) : cube.frame(t);
       const std::uint8_t* gd = have_groupdq ? gdq.group(t, g).data() : nullptr;
@@ -183,6 +207,18 @@ void OneOverF::run(const Params& params, StepContext& context) {
         float* row = image.data() + y * nx;
         for (std::size_t x = 0; x < nx; ++x) row[x] -= correction[x];
       }
+      // Least-squares slope of the corrections over the groups: Σ (g − ḡ) c_g / Σ (g − ḡ)².
+      const double weight = static_cast<double>(g) - 0.5 * static_cast<double>(ng - 1);
+      for (std::size_t x = 0; x < nx; ++x) removed[x] += weight * static_cast<double>(correction[x]);
+    }
+    if (removed_rate && ng > 1) {
+      double spread = 0;
+      for (std::size_t g = 0; g < ng; ++g) {
+        const double d = static_cast<double>(g) - 0.5 * static_cast<double>(ng - 1);
+        spread += d * d;
+      }
+      float* out = removed_rate->values.data() + t * nx;
+      for (std::size_t x = 0; x < nx; ++x) out[x] = static_cast<float>(removed[x] / (spread * tgroup));
     }
     context.advance(1);
   }

@@ -26,6 +26,10 @@
 
 namespace tessera::steps {
 
+/// Image one_over_f writes in group mode: for each integration (row) and column, the rate the
+/// column's corrections removed (the sky along with the 1/f noise), in DN/s.
+inline constexpr std::string_view kRemovedRate = "one_over_f_rate";
+
 struct OneOverFParams {
   std::string mode = "group";
   std::optional<std::string> mask;

@@ -38,6 +38,7 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 struct PixelNoise {
   double gain = 0;
   double sigma = 0;
+  double removed_rate = 0;  ///< DN/s taken out before the fit (sky_rate): still Poisson noise
 };
 
 RampRate unusable(std::uint32_t bits) {
@@ -55,7 +56,8 @@ RampRate one_group(double read, std::size_t g, const PixelNoise& px, const RampT
                    const RampFitOptions& options, std::uint32_t bits) {
   const double t = timing.group_time(g);
   const double rate = read / t;
-  const double positive = rate > 0 ? rate : 0.0;
+  const double poisson_rate = rate + px.removed_rate;
+  const double positive = poisson_rate > 0 ? poisson_rate : 0.0;
   double var_r, var_p;
   if (options.propagated) {
     var_r = px.sigma * px.sigma / (t * t);
@@ -87,7 +89,7 @@ RampRate combine(std::span<const RampFitScratch::Segment> segments, const PixelN
     rise += s.last_minus_first;
     steps += static_cast<double>(s.n - 1);
   }
-  const double rate_estimate = rise / (tg * steps);
+  const double rate_estimate = rise / (tg * steps) + px.removed_rate;
   const double positive = rate_estimate > 0 ? rate_estimate : 0.0;
   const double sigma2 = px.sigma * px.sigma;
 
@@ -322,6 +324,10 @@ StepIO RampFit::io(const Params& params) {
   count.integer = true;
   io.writes.push_back(count);
   if (!params.keep_ramps) io.removes = {"ramp", "groupdq"};
+  if (params.sky_rate)
+    io.reads.push_back({DataKind::Image, *params.sky_rate,
+                        "sky_rate names an image written by an earlier step (one_over_f writes one_over_f_rate); "
+                        "unset sky_rate when that step is off"});
   return io;
 }
 
@@ -383,7 +389,17 @@ void RampFit::run(const Params& params, StepContext& context) {
   std::vector<double> sum(block);
 
   std::size_t total_unusable = 0, total_jump = 0;
+  const Image* sky = nullptr;
+  if (params.sky_rate) {
+    sky = &context.image(*params.sky_rate);
+    if (sky->ny != shape.nt || sky->nx != shape.nx)
+      throw StepError("ramp_fit: sky_rate: image '" + *params.sky_rate + "' is " + std::to_string(sky->ny) + " x " +
+                      std::to_string(sky->nx) + ", not one row per integration (" + std::to_string(shape.nt) +
+                      ") by one value per column (" + std::to_string(shape.nx) + ")");
+  }
   for (std::size_t t = ramp.t_begin; t < ramp.t_end; ++t) {
+    if (sky)
+      for (std::size_t p = 0; p < npix; ++p) noise[p].removed_rate = static_cast<double>(sky->values[t * shape.nx + p % shape.nx]);
     const float* y0 = ramp.frame(t).data();           // group g of pixel p: y0[g * npix + p]
     const std::uint8_t* f0 = gdq.frame(t).data();
     std::uint32_t* dq_t = dq.frame(t).data();
@@ -436,7 +452,7 @@ void RampFit::run(const Params& params, StepContext& context) {
         const std::size_t p = p0 + i;
         if (!inline_clean || ex[i] == kZero || !std::isfinite(acc[i])) continue;
         const double lmf = static_cast<double>(y0[(ng - 1) * npix + p]) - static_cast<double>(y0[p]);
-        const double rate_estimate = lmf / (tg * (nd - 1.0));
+        const double rate_estimate = lmf / (tg * (nd - 1.0)) + noise[p].removed_rate;
         const double positive = rate_estimate > 0 ? rate_estimate : 0.0;
         const double sigma = noise[p].sigma;
         const double rnoise = sigma * sigma * rnoise_factor;

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct RampFitParams {
   std::string variance_model = "pipeline";
   bool suppress_one_group = true;
   bool keep_ramps = false;
+  std::optional<std::string> sky_rate;
 
   static Schema<RampFitParams> schema() {
     return tessera::schema<RampFitParams>(
@@ -45,7 +47,11 @@ struct RampFitParams {
               "A ramp with a single usable group gets no rate (NaN, DO_NOT_USE) instead of group/time "
               "(JWST default true); ignored when the data have one group per integration"),
         field(&RampFitParams::keep_ramps, "keep_ramps",
-              "Keep the ramp and groupdq cubes after fitting (they are dropped by default)"));
+              "Keep the ramp and groupdq cubes after fitting (they are dropped by default)"),
+        field(&RampFitParams::sky_rate, "sky_rate",
+              "Image (one row per integration, one value per column, DN/s) of signal an earlier step removed from "
+              "the ramps, e.g. 'one_over_f_rate': added to the rate the Poisson variance is estimated from, since "
+              "its photon noise is still in the data; unset: none"));
   }
 };
 

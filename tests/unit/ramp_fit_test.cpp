@@ -509,3 +509,41 @@ TEST(RampFit, DISABLED_Throughput) {
 }
 
 }  // namespace
+
+namespace {
+
+// A rate taken out of the ramps before the fit (e.g. the sky one_over_f removes) still counts
+// in the Poisson variance: with sky_rate naming a per-integration, per-column image of 0.5 DN/s,
+// the ramp above is fitted the same but its Poisson variance is (0.225 + 0.5)/80.
+TEST(RampFit, SkyRateAddsTheRemovedSignalToThePoissonVariance) {
+  RampFitParams p = params("unweighted");
+  p.sky_rate = "removed";
+  const CubeShape shape{1, 1, 1, 5};
+  const std::vector<float> reads = {0, 3, 2, 7, 9};
+  const Fitted r = fit(p, shape, 1, [&](std::size_t, std::size_t g, std::size_t, std::size_t) { return reads[g]; }, {},
+                       [](Dataset& d) {
+                         Image image;
+                         image.info = {"removed", "DN/s", "rate removed before the fit"};
+                         image.ny = 1;
+                         image.nx = 1;
+                         image.values = {0.5f};
+                         d.images()["removed"] = image;
+                       });
+  EXPECT_NEAR(r.data[0], 0.22, 1e-6);
+  EXPECT_NEAR(r.var_rnoise[0], 0.025, 1e-8);
+  EXPECT_NEAR(r.var_poisson[0], 0.725 / 80.0, 1e-9);
+  EXPECT_NEAR(r.err[0], std::sqrt(0.025 + 0.725 / 80.0), 1e-7);
+  // The image must have one row per integration and one value per column.
+  p.sky_rate = "wrong";
+  EXPECT_THROW(fit(p, shape, 1, [&](std::size_t, std::size_t g, std::size_t, std::size_t) { return reads[g]; }, {},
+                   [](Dataset& d) {
+                     Image image;
+                     image.ny = 2;
+                     image.nx = 1;
+                     image.values = {0.5f, 0.5f};
+                     d.images()["wrong"] = image;
+                   }),
+               tessera::StepError);
+}
+
+}  // namespace

@@ -626,7 +626,9 @@ TEST(GroupBackground, ClearErrors) {
 
 TEST(GroupCorrections, DeclareTheRampsAsGroupedCubes) {
   auto check = [](const StepIO& io, const std::string& cube, bool grouped) {
-    ASSERT_EQ(io.writes.size(), 1u);
+    // The cube first; one_over_f in group mode also writes the rate it removed (an image).
+    ASSERT_GE(io.writes.size(), 1u);
+    for (std::size_t i = 1; i < io.writes.size(); ++i) EXPECT_EQ(io.writes[i].kind, DataKind::Image);
     EXPECT_EQ(io.writes[0].info.name, cube);
     EXPECT_EQ(io.writes[0].grouped, grouped) << cube;
     EXPECT_FALSE(io.writes[0].integer);
@@ -686,6 +688,28 @@ TEST(DISABLED_GroupCorrections, Throughput) {
   col.method = "col_wise";
   col.smoothing_length = 11;
   time_step<tessera::steps::GroupBackground>("group_background col_wise smooth 11", col, lrs, lrs_dq);
+}
+
+}  // namespace
+
+namespace {
+
+// In group mode one_over_f also reports, per integration and column, the rate its corrections
+// took away: columns whose unilluminated pixels collect x DN/s, plus 1/f offsets with no trend
+// over the groups, give exactly x (tgroup 10 s).
+TEST(OneOverF, ReportsTheRateItRemovedPerIntegrationAndColumn) {
+  const CubeShape shape{2, 20, 8, 4};
+  const float offsets[4] = {1, -1, -1, 1};
+  auto ranks = make_ramp_ranks(shape, 2, [&](std::size_t t, std::size_t g, std::size_t, std::size_t x) {
+    return static_cast<float>((x + t) * 10 * (g + 1)) + offsets[g];
+  });
+  run_like_engine<tessera::steps::OneOverF>(OneOverFParams{}, ranks);
+  const Image& rate = ranks[0].image("one_over_f_rate");
+  ASSERT_EQ(rate.ny, 2u);
+  ASSERT_EQ(rate.nx, 8u);
+  for (std::size_t t = 0; t < 2; ++t)
+    for (std::size_t x = 0; x < 8; ++x) EXPECT_NEAR(rate.values[t * 8 + x], static_cast<float>(x + t), 1e-5) << t << "," << x;
+  EXPECT_EQ(rate.values, ranks[1].image("one_over_f_rate").values);
 }
 
 }  // namespace

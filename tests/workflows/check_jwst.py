@@ -92,8 +92,8 @@ def main():
     print(f"pulls over {pulls.size} pixel-integrations: mean {mean:+.3f}, std {width:.3f}, robust width {robust:.3f}")
     if abs(mean) > 0.1:
         fail(f"pull mean {mean:.3f} (want |mean| <= 0.1)")
-    if not 0.85 <= robust <= 1.2:
-        fail(f"pull width {robust:.3f} (want 0.85 to 1.2)")
+    if not 0.9 <= robust <= 1.1:
+        fail(f"pull width {robust:.3f} (want 0.9 to 1.1)")
     # Bright pixels alone (the trace), where Poisson noise dominates.
     bright = good & (truth > np.percentile(truth[good], 95))
     bp = ((rate - truth) / err)[bright]
