@@ -16,7 +16,7 @@ packages=(
   libplplot-dev
   plplot-driver-cairo
   libgif-dev
-  python3 python3-numpy python3-xarray python3-h5py python3-h5netcdf python3-netcdf4 python3-astropy
+  python3 python3-numpy python3-scipy python3-xarray python3-h5py python3-h5netcdf python3-netcdf4 python3-astropy
 )
 
 missing=()

@@ -35,12 +35,25 @@
 #include "steps/miri/custom_gain.hpp"
 #include "steps/miri/custom_linearity.hpp"
 #include "steps/miri/refpix_miri.hpp"
+#include "steps/spectra/trace.hpp"
+#include "steps/spectra/one_over_f_masked.hpp"
+#include "steps/spectra/clean_outliers.hpp"
+#include "steps/spectra/background_subtract.hpp"
+#include "steps/spectra/extract_box.hpp"
+#include "steps/spectra/extract_optimal.hpp"
+#include "steps/spectra/align_spectra.hpp"
+#include "steps/lightcurves/lightcurves.hpp"
+#include "steps/lightcurves/lc_diagnostics.hpp"
+#include "steps/inputs/jwst_rateints.hpp"
+#include "steps/inputs/tessera_h5.hpp"
 
 namespace tessera {
 
 void register_builtins(Registry& registry) {
   registry.add_input(describe_input<HstFltDir>());
   registry.add_input(describe_input<JwstUncal>());
+  registry.add_input(describe_input<JwstRateints>());
+  registry.add_input(describe_input<TesseraH5>());
 
   registry.add_step(describe_step<steps::FixedIter>());
   registry.add_step(describe_step<steps::HstDq>());
@@ -73,6 +86,15 @@ void register_builtins(Registry& registry) {
   registry.add_step(describe_step<steps::CustomGain>());
   registry.add_step(describe_step<steps::CustomLinearity>());
   registry.add_step(describe_step<steps::RefpixMiri>());
+  registry.add_step(describe_step<steps::Trace>());
+  registry.add_step(describe_step<steps::OneOverFMasked>());
+  registry.add_step(describe_step<steps::CleanOutliers>());
+  registry.add_step(describe_step<steps::BackgroundSubtract>());
+  registry.add_step(describe_step<steps::ExtractBox>());
+  registry.add_step(describe_step<steps::ExtractOptimal>());
+  registry.add_step(describe_step<steps::AlignSpectra>());
+  registry.add_step(describe_step<steps::Lightcurves>());
+  registry.add_step(describe_step<steps::LcDiagnostics>());
 }
 
 const Registry& builtin_registry() {

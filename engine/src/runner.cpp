@@ -183,9 +183,12 @@ void prepare_outputs(Dataset& data, const StepIO& io) {
       Image image;
       image.info = w.info;
       auto size = [&](std::size_t n, std::size_t frame_size) {
-        return n == DataOut::frames ? data.shape().nt : n ? n : frame_size;
+        if (n == DataOut::frames) return data.shape().nt;
+        if (n == DataOut::rows) return data.shape().ny;
+        if (n == DataOut::columns) return data.shape().nx;
+        return n ? n : frame_size;
       };
-      image.ny = size(w.image_ny, data.shape().ny);
+      image.ny = w.dim_y.empty() ? 1 : size(w.image_ny, data.shape().ny);
       image.nx = size(w.image_nx, data.shape().nx);
       image.dim_y = w.dim_y;
       image.dim_x = w.dim_x;

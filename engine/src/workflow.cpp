@@ -257,7 +257,13 @@ Workflow parse_workflow(const std::string& text, const std::string& path, const 
         diagnostics.add(SourcePos::from(kind->source()), "[input] kind: unknown input kind '" + wf.input_kind + "'" +
                                                               (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
       } else {
-        wf.input = info->create(*t, {"kind"}, diagnostics, "[input] ");
+        // Input strings may name the visit through [workflow] keys, e.g.
+        // path = "{workflow.visit}/outputs/detector1/rateints.h5".
+        toml::table expanded = *t;
+        for (auto&& [key, node] : expanded)
+          if (auto* text = node.as_string(); text && has_placeholder(text->get()))
+            *text = expand_placeholders(text->get(), root, SourcePos::from(node.source()), diagnostics);
+        wf.input = info->create(expanded, {"kind"}, diagnostics, "[input] ");
         if (wf.input) wf.input_provides = wf.input->provides();
       }
     }

@@ -58,9 +58,17 @@ struct DataOut {
   ElementType type = ElementType::Float32;  ///< cubes
   bool integer = false;                     ///< frame vectors
   Combine combine = Combine::Auto;          ///< frame vectors and images
-  std::size_t image_ny = 0, image_nx = 0;   ///< images: shape; 0 means the frame's, `frames` one per frame
+  /// Images: shape. 0 means the frame's (ny for image_ny, nx for image_nx); `frames` one row
+  /// per frame (nt); `rows` the frame's ny and `columns` its nx, on either axis (e.g. a
+  /// spectrum per frame along y is image_ny = frames, image_nx = rows, dim_x = "y").
+  std::size_t image_ny = 0, image_nx = 0;
   static constexpr std::size_t frames = static_cast<std::size_t>(-1);
-  std::string dim_y = "y", dim_x = "x";     ///< images: dimension names in the output
+  static constexpr std::size_t rows = static_cast<std::size_t>(-2);
+  static constexpr std::size_t columns = static_cast<std::size_t>(-3);
+  /// Images: dimension names in the output. An empty dim_y makes a 1D image (ny = 1) over
+  /// dim_x; a 1D image named like its dimension is written as that dimension's coordinate
+  /// (e.g. `wavelength` over `wavelength`), before every variable that uses the dimension.
+  std::string dim_y = "y", dim_x = "x";
   bool grouped = false;                     ///< cubes: (time, group, y, x), like the ramps
 };
 

@@ -232,10 +232,22 @@ void write_file(const Dataset& data, const std::string& path, MPI_Comm comm,
         b.write_replicated(dataset, H5T_NATIVE_DOUBLE, vector.values.data(), vector.values.size(), name);
       }
     }
+    // 1D images named like their dimension are its coordinate (e.g. wavelength), so they go
+    // first, before any image over that dimension gets an index coordinate.
+    auto is_coordinate = [](const std::string& name, const Image& image) {
+      return image.dim_y.empty() && image.dim_x == name;
+    };
+    for (const auto& [name, image] : data.images())
+      if (is_coordinate(name, image)) b.add_coordinate(name, image.values, image.info);
     for (const auto& [name, image] : data.images()) {
-      b.require_dim(image.dim_y, image.ny, {image.dim_y, "1", "index along " + image.dim_y});
+      if (is_coordinate(name, image)) continue;
       b.require_dim(image.dim_x, image.nx, {image.dim_x, "1", "index along " + image.dim_x});
-      const Handle dataset = b.add_variable(name, H5T_NATIVE_FLOAT, {image.dim_y, image.dim_x}, image.info);
+      std::vector<std::string> dims{image.dim_x};
+      if (!image.dim_y.empty()) {
+        b.require_dim(image.dim_y, image.ny, {image.dim_y, "1", "index along " + image.dim_y});
+        dims.insert(dims.begin(), image.dim_y);
+      }
+      const Handle dataset = b.add_variable(name, H5T_NATIVE_FLOAT, dims, image.info);
       b.write_replicated(dataset, H5T_NATIVE_FLOAT, image.values.data(), image.values.size(), name);
     }
     for (const auto& [name, value] : attributes) d::set_attribute(file, name, value);

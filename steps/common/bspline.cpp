@@ -1,0 +1,1 @@
+// UNDER CONSTRUCTION (helper 'trace' replaces this file).

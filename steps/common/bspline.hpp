@@ -1,0 +1,2 @@
+#pragma once
+// UNDER CONSTRUCTION (helper 'trace' replaces this file).

@@ -1,0 +1,1 @@
+// UNDER CONSTRUCTION (helper 'lightcurves' replaces this file).

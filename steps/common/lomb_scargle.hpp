@@ -1,0 +1,2 @@
+#pragma once
+// UNDER CONSTRUCTION (helper 'lightcurves' replaces this file).
