@@ -24,13 +24,16 @@ struct WorkflowSection {
   std::string name;
   std::string description;
   std::optional<std::int64_t> verbose;
+  std::string visit;
   static Schema<WorkflowSection> schema() {
     return tessera::schema<WorkflowSection>(
         field(&WorkflowSection::name, "name", "Short name of the workflow, recorded in the output"),
         field(&WorkflowSection::description, "description", "One line saying what the workflow does"),
         field(&WorkflowSection::verbose, "verbose",
               "0 warnings only, 1 progress, 2 every action (per-rank detail); -q / -v on the command line win",
-              Range::closed(0, 2)));
+              Range::closed(0, 2)),
+        field(&WorkflowSection::visit, "visit",
+              "Directory of the visit, for {workflow.visit} placeholders in [input], [output] and step parameters"));
   }
 };
 
@@ -232,6 +235,7 @@ Workflow parse_workflow(const std::string& text, const std::string& path, const 
     wf.name = w.name;
     wf.description = w.description;
     wf.verbose = w.verbose;
+    wf.visit = w.visit;
   }
   if (const auto* t = section("output", true)) {
     wf.output = output_schema().bind(*t, {}, diagnostics, "[output] ");
@@ -259,11 +263,19 @@ Workflow parse_workflow(const std::string& text, const std::string& path, const 
       } else {
         // Input strings may name the visit through [workflow] keys, e.g.
         // path = "{workflow.visit}/outputs/detector1/rateints.h5".
-        toml::table expanded = *t;
-        for (auto&& [key, node] : expanded)
-          if (auto* text = node.as_string(); text && has_placeholder(text->get()))
-            *text = expand_placeholders(text->get(), root, SourcePos::from(node.source()), diagnostics);
-        wf.input = info->create(expanded, {"kind"}, diagnostics, "[input] ");
+        // Copied only when needed: a copy loses source positions for later messages.
+        bool any = false;
+        for (auto&& [key, node] : *t)
+          if (auto* value = node.as_string(); value && has_placeholder(value->get())) any = true;
+        toml::table expanded;
+        if (any) {
+          expanded = *t;
+          for (auto&& [key, node] : *t)
+            if (auto* value = node.as_string(); value && has_placeholder(value->get()))
+              *expanded[key].as_string() =
+                  expand_placeholders(value->get(), root, SourcePos::from(node.source()), diagnostics);
+        }
+        wf.input = info->create(any ? expanded : *t, {"kind"}, diagnostics, "[input] ");
         if (wf.input) wf.input_provides = wf.input->provides();
       }
     }
@@ -322,15 +334,15 @@ Workflow parse_workflow(const std::string& text, const std::string& path, const 
             // A copy loses source positions, so the table is copied only when it has some.
             bool any = false;
             for (auto&& [key, node] : table)
-              if (auto* text = node.as_string(); text && has_placeholder(text->get())) any = true;
+              if (auto* value = node.as_string(); value && has_placeholder(value->get())) any = true;
             if (!any) {
               step.instance = step.info->create(table, kStepReservedKeys, diagnostics, context);
             } else {
               toml::table expanded = table;
               for (auto&& [key, node] : table)
-                if (auto* text = node.as_string(); text && has_placeholder(text->get()))
+                if (auto* value = node.as_string(); value && has_placeholder(value->get()))
                   *expanded[key].as_string() =
-                      expand_placeholders(text->get(), root, SourcePos::from(node.source()), diagnostics);
+                      expand_placeholders(value->get(), root, SourcePos::from(node.source()), diagnostics);
               step.instance = step.info->create(expanded, kStepReservedKeys, diagnostics, context);
             }
           }
@@ -439,6 +451,7 @@ std::string Workflow::resolved_toml() const {
   out << "[workflow]\nname = " << quoted(name) << "\n";
   if (!description.empty()) out << "description = " << quoted(description) << "\n";
   if (verbose) out << "verbose = " << *verbose << "\n";
+  if (!visit.empty()) out << "visit = " << quoted(visit) << "\n";
   out << "\n[input]\nkind = " << quoted(input_kind) << "\n";
   if (input)
     for (const auto& [k, v] : input->resolved_params) out << (v == "unset" ? "# " : "") << k << " = " << v << "\n";

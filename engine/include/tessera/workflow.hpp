@@ -71,6 +71,7 @@ struct Workflow {
   std::string output_path;  ///< output.path, kept for brevity
   OutputSettings output;
   std::optional<std::int64_t> verbose;  ///< [workflow] verbose (0, 1, 2); the command line's -q/-v win
+  std::string visit;                    ///< [workflow] visit: the directory {workflow.visit} stands for
   EngineSettings engine;
   std::vector<WorkflowStep> steps;  ///< in file order
   std::vector<std::size_t> order;   ///< indices into steps, topological, enabled steps only
