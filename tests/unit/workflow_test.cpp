@@ -196,3 +196,23 @@ TEST(Workflow, StepStringParametersExpandPlaceholders) {
 }
 
 }  // namespace
+
+namespace {
+
+// [workflow] visit names the visit once; [input], [output] and steps follow it, and an
+// override points the whole workflow elsewhere.
+TEST(Workflow, VisitPlaceholderReachesTheInput) {
+  static const tessera::Registry registry = test_registry();
+  const std::string text =
+      "[workflow]\nname='w'\nvisit='v9'\n[input]\nkind='hst_flt_dir'\npath='{workflow.visit}/data'\n"
+      "[output]\npath='{workflow.visit}/out.h5'\n";
+  auto wf = tessera::parse_workflow(text, "wf.toml", {}, registry);
+  EXPECT_EQ(wf.output_path, "v9/out.h5");
+  EXPECT_NE(wf.resolved_toml().find("path = \"v9/data\""), std::string::npos) << wf.resolved_toml();
+  auto moved = tessera::parse_workflow(text, "wf.toml", {"workflow.visit=v2"}, registry);
+  EXPECT_EQ(moved.output_path, "v2/out.h5");
+  EXPECT_NE(moved.resolved_toml().find("path = \"v2/data\""), std::string::npos) << moved.resolved_toml();
+  EXPECT_NE(moved.resolved_toml().find("visit = 'v2'"), std::string::npos) << moved.resolved_toml();
+}
+
+}  // namespace
