@@ -12,10 +12,11 @@ namespace tessera::app {
 namespace {
 
 // Options that belong to one family of instruments; the others reject them.
-const std::set<std::string> kUvisOnly = {"--frames", "--orbits",       "--exptime", "--sky",
-                                         "--read-noise", "--hot-fraction", "--drift",   "--stars"};
+// --drift is shared: it is parsed into the uvis options and copied to the JWST ones.
+const std::set<std::string> kUvisOnly = {"--frames",     "--orbits",       "--exptime", "--sky",
+                                         "--read-noise", "--hot-fraction", "--stars"};
 const std::set<std::string> kJwstOnly = {"--ints",       "--groups",     "--ints-per-segment", "--peak-rate",
-                                         "--background", "--one-over-f", "--threads"};
+                                         "--background", "--one-over-f", "--threads",          "--orders"};
 
 bool given(const SimulateArgs& args, const std::string& name) {
   const auto it = args.options.find(name);
@@ -57,6 +58,8 @@ int simulate_jwst(const SimulateArgs& args, sim::JwstInstrument instrument) {
   if (given(args, "--background")) o.background = given_values.background;
   if (given(args, "--one-over-f")) o.one_over_f = given_values.one_over_f;
   if (given(args, "--threads")) o.threads = given_values.threads;
+  if (given(args, "--orders")) o.orders = given_values.orders;
+  if (given(args, "--drift")) o.drift = args.uvis.drift_px;
   const auto start = std::chrono::steady_clock::now();
   std::fprintf(stderr, "simulating a %s exposure: %zu integrations of %zu groups of %zu x %zu pixels, seed %llu -> %s\n",
                std::string(sim::jwst_instrument_name(instrument)).c_str(), o.ints, o.groups, o.ny, o.nx,
@@ -120,8 +123,9 @@ CLI::App* add_simulate_command(CLI::App& app, SimulateArgs& args) {
   add(simulate->add_option("--hot-fraction", u.hot_fraction, "uvis: fraction of pixels that are hot"))
       ->capture_default_str()
       ->check(CLI::Range(0.0, 0.1));
-  add(simulate->add_option("--drift", u.drift_px, "uvis: pointing drift amplitude (pixels)"))
-      ->capture_default_str()
+  add(simulate->add_option("--drift", u.drift_px,
+                           "Pointing drift (pixels): uvis: drift amplitude (default 0.12); niriss-soss, miri-lrs: "
+                           "rms of the per-integration scene shifts in x and in y (default 0: none)"))
       ->check(CLI::Range(0.0, 5.0));
   add(simulate->add_option("--stars", u.stars, "uvis: field stars to draw (0 to 8), for track_stars"))
       ->capture_default_str()
@@ -147,6 +151,9 @@ CLI::App* add_simulate_command(CLI::App& app, SimulateArgs& args) {
                            "JWST: rms of the per-group, per-column 1/f offsets (DN; default: niriss-soss 4, "
                            "miri-lrs 0)"))
       ->check(CLI::NonNegativeNumber);
+  add(simulate->add_option("--orders", j.orders,
+                           "JWST: spectral orders to draw (niriss-soss: 1 or 2, default 2; miri-lrs: 1)"))
+      ->check(CLI::Range(1, 2));
   add(simulate->add_option("--threads", j.threads,
                            "JWST: worker threads (default 0: all cores); the files do not depend on it"))
       ->check(CLI::NonNegativeNumber);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <numbers>
 #include <thread>
 #include <vector>
@@ -33,6 +34,7 @@ constexpr double kMaxRaw = 65535.0;
 constexpr std::uint64_t kDetectorStream = 0xA000000000000001ULL;
 constexpr std::uint64_t kLevelStream = 0xA000000000000002ULL;
 constexpr std::uint64_t kBadPixelStream = 0xA000000000000003ULL;
+constexpr std::uint64_t kDriftStream = 0xA000000000000004ULL;
 
 // ---------------------------------------------------------------------------------------------
 // Random numbers: xoshiro256** (steps/simulate/xoshiro.hpp) with ziggurat normal deviates, so
@@ -363,7 +365,7 @@ Detector make_detector(const JwstSimOptions& o, const Spec& s) {
 }
 
 /// Horned SOSS-like cross-dispersion profile, about 20 px wide (two peaks 12 px apart and a
-/// fainter core); its maximum is 1.
+/// fainter core); its maximum is 1. Symmetric about d = 0: the trace centre.
 double soss_profile(double d) {
   auto gauss = [](double z) { return std::exp(-0.5 * z * z); };
   static const double peak = [&] {
@@ -377,11 +379,49 @@ double soss_profile(double d) {
   return (gauss((d - 6.0) / 3.0) + gauss((d + 6.0) / 3.0) + 0.5 * gauss(d / 5.0)) / peak;
 }
 
+/// MIRI LRS cross-dispersion profile: a Gaussian of σ = 1.3 px with 5 % wings of σ = 4 px,
+/// symmetric about dx = 0.
+double lrs_profile(double dx) {
+  return std::exp(-0.5 * std::pow(dx / 1.3, 2)) + 0.05 * std::exp(-0.5 * std::pow(dx / 4.0, 2));
+}
+
 /// NIRISS order-1 trace centre (row) at column x: curved, from about row 84 at x = 0 down to
 /// 55 at 60 % of the width and back up to 68 on a 256-row subarray.
 double soss_trace_y(const JwstSimOptions& o, double x) {
   const double u = (x + 0.5) / static_cast<double>(o.nx);
   return 26.0 + (static_cast<double>(o.ny) - 60.0) * (0.15 + 0.4 * (u - 0.6) * (u - 0.6));
+}
+
+// NIRISS order 2: light over u = (x + 0.5)/nx in (kOrder2Start, kOrder2End), its spectrum
+// kOrder2Brightness times order 1's shape (stretched over that range), its centre kOrder2Gap
+// rows above order 1's where it starts (the wings of the two orders touch there) and rising
+// to row ny - 34 (222 of 256) at its blue end, as the real SOSS order 2 does.
+constexpr double kOrder2Start = 0.34, kOrder2End = 0.9;
+constexpr double kOrder2Brightness = 0.35;
+constexpr double kOrder2Gap = 28.0;
+constexpr double kOrder2Taper = 0.07;  // smooth start and end of order 2's light, in units of its range
+// Wavelength maps: micron per pixel of cross-dispersion distance from the trace centre.
+constexpr double kWavelengthTilt = 0.002;
+// Trace-centre truth: NaN where an order's spectrum is below this fraction of its maximum.
+constexpr double kNoLight = 1e-3;
+
+/// Position along order 2's range: 0 at u = kOrder2Start, 1 at u = kOrder2End (unclamped).
+double soss_order2_w(const JwstSimOptions& o, double x) {
+  const double u = (x + 0.5) / static_cast<double>(o.nx);
+  return (u - kOrder2Start) / (kOrder2End - kOrder2Start);
+}
+
+/// NIRISS order-2 trace centre (row) at column x: start + (end − start)·(1 − (1 − w)²) with w
+/// clamped to [0, 1] (flat beyond its range), start = order 1's centre at the range's start +
+/// kOrder2Gap, end = max(ny − 34, order 1's centre at the range's end + kOrder2Gap):
+/// about 89 → 222 on 256 rows; about 28 rows above order 1 throughout on small subarrays.
+double soss_order2_y(const JwstSimOptions& o, double x) {
+  const double nx = static_cast<double>(o.nx);
+  const double start = soss_trace_y(o, kOrder2Start * nx - 0.5) + kOrder2Gap;
+  const double end =
+      std::max(static_cast<double>(o.ny) - 34.0, soss_trace_y(o, kOrder2End * nx - 0.5) + kOrder2Gap);
+  const double w = std::clamp(soss_order2_w(o, x), 0.0, 1.0);
+  return start + (end - start) * (1.0 - (1.0 - w) * (1.0 - w));
 }
 
 /// MIRI LRS trace centre (column) at row y: near the middle column (36.3 of 72), slightly tilted.
@@ -390,33 +430,126 @@ double lrs_trace_x(const JwstSimOptions& o, double y) {
   return 0.5 * static_cast<double>(o.nx) + 0.3 + 0.6 * (v - 0.5);
 }
 
+double smoothstep(double t) {
+  t = std::clamp(t, 0.0, 1.0);
+  return t * t * (3 - 2 * t);
+}
+
+/// The light of one order in one dispersion line (NIRISS: a column, MIRI: a row) at dispersion
+/// coordinate a (x or y, possibly shifted): the spectrum (relative brightness) and the
+/// cross-dispersion centre of the profile (row or column).
+struct Line {
+  double spectrum = 0, centre = 0;
+};
+
+Line line_of(const JwstSimOptions& o, int order, double a) {
+  Line line;
+  if (o.instrument == JwstInstrument::miri_lrs) {
+    const double v = (a + 0.5) / static_cast<double>(o.ny);
+    const double width = v <= 0.78 ? 0.12 : 0.05;
+    const double taper = std::clamp((v - 0.25) / 0.15, 0.0, 1.0);
+    line.spectrum = std::exp(-0.5 * std::pow((v - 0.78) / width, 2)) * taper * taper * (3 - 2 * taper);
+    line.centre = lrs_trace_x(o, a);
+  } else if (order == 1) {
+    const double u = (a + 0.5) / static_cast<double>(o.nx);
+    line.spectrum = 0.25 + 0.75 * std::exp(-0.5 * std::pow((u - 0.35) / 0.3, 2));
+    line.centre = soss_trace_y(o, a);
+  } else {
+    const double w = soss_order2_w(o, a);
+    line.centre = soss_order2_y(o, a);
+    if (w > 0 && w < 1)
+      line.spectrum = kOrder2Brightness * (0.25 + 0.75 * std::exp(-0.5 * std::pow((w - 0.35) / 0.3, 2))) *
+                      smoothstep(w / kOrder2Taper) * smoothstep((1 - w) / kOrder2Taper);
+  }
+  return line;
+}
+
+/// One order's light (before the brightness scale) at cross-dispersion coordinate `cross`.
+double light(const JwstSimOptions& o, const Line& line, double cross) {
+  if (line.spectrum == 0) return 0;
+  const double d = cross - line.centre;
+  return line.spectrum * (o.instrument == JwstInstrument::miri_lrs ? lrs_profile(d) : soss_profile(d));
+}
+
+/// Each order's lines over the dispersion axis (nx columns for NIRISS, ny rows for MIRI) with the
+/// scene shifted by `shift` along it; lines[k] is order k + 1.
+struct Lines {
+  std::vector<Line> order[2];
+};
+
+Lines make_lines(const JwstSimOptions& o, double shift) {
+  Lines lines;
+  const bool miri = o.instrument == JwstInstrument::miri_lrs;
+  const std::size_t count = miri ? o.ny : o.nx;
+  for (int k = 0; k < static_cast<int>(o.orders); ++k) {
+    lines.order[k].resize(count);
+    for (std::size_t a = 0; a < count; ++a) lines.order[k][a] = line_of(o, k + 1, static_cast<double>(a) - shift);
+  }
+  return lines;
+}
+
+/// The stellar light (before the brightness scale) at pixel (y, x) of the scene shifted by
+/// (shift_x, shift_y): the analytic profiles evaluated at (x − shift_x, y − shift_y). `lines`
+/// must come from make_lines with the shift along the dispersion. order 0: all drawn orders.
+double star_light(const JwstSimOptions& o, const Lines& lines, std::size_t y, std::size_t x, double shift_x,
+                  double shift_y, int order) {
+  if (o.instrument == JwstInstrument::miri_lrs)
+    return light(o, lines.order[0][y], static_cast<double>(x) - shift_x);
+  const double cross = static_cast<double>(y) - shift_y;
+  double value = 0;
+  for (int k = 0; k < static_cast<int>(o.orders); ++k)
+    if (order == 0 || order == k + 1) value += light(o, lines.order[k][x], cross);
+  return value;
+}
+
+/// Wavelength (micron) of order `order` at pixel position (x, y): NIRISS order 1 from 2.83 µm at
+/// x = 0 to 0.85 µm at x = nx − 1 (2.83 − 1.98 t − 0.1 t(1 − t), t = x/(nx − 1)), order 2 from
+/// 1.4 µm at the start of its range to 0.6 µm at its end (linear, extrapolated beyond); MIRI
+/// 5 + 9·((1 − v)/0.7)^1.3 with v = (y + 0.5)/ny (14 µm at v = 0.3, 7 µm at the brightest row,
+/// about 5.3 µm at v = 0.95). Plus kWavelengthTilt per pixel of cross-dispersion distance from
+/// the trace centre, so at the centre the map holds the line's wavelength.
+double wavelength(const JwstSimOptions& o, int order, double x, double y) {
+  if (o.instrument == JwstInstrument::miri_lrs) {
+    const double v = (y + 0.5) / static_cast<double>(o.ny);
+    return 5.0 + 9.0 * std::pow((1.0 - v) / 0.7, 1.3) + kWavelengthTilt * (x - lrs_trace_x(o, y));
+  }
+  if (order == 1) {
+    const double t = x / static_cast<double>(o.nx - 1);
+    return 2.83 - 1.98 * t - 0.1 * t * (1 - t) + kWavelengthTilt * (y - soss_trace_y(o, x));
+  }
+  return 1.4 - 0.8 * soss_order2_w(o, x) + kWavelengthTilt * (y - soss_order2_y(o, x));
+}
+
 struct Scene {
   std::vector<float> star, background;  // DN/s at flux 1; zero on reference and dead pixels
+  std::vector<float> order_star[2];     // each order's part of star (NIRISS)
   double peak_rate = 0;
+  double star_max = 0;  // the brightest pixel's light before scaling: rate = peak_rate · light / star_max
+  /// The rate of `light` (a star_light value) as the detector receives it.
+  float rate(double light) const { return static_cast<float>(star_max > 0 ? peak_rate * light / star_max : 0.0); }
 };
 
 Scene make_scene(const JwstSimOptions& o, const Spec& s, const Detector& d) {
   const std::size_t ny = o.ny, nx = o.nx, n = ny * nx;
-  std::vector<double> star(n, 0.0), sky(n, 0.0);
+  const Lines lines = make_lines(o, 0.0);
+  const std::size_t orders = s.miri ? 1 : o.orders;
+  std::vector<double> star(n, 0.0), sky(n, 0.0), order_star[2];
+  for (std::size_t k = 0; k < orders && !s.miri; ++k) order_star[k].assign(n, 0.0);
   for (std::size_t y = 0; y < ny; ++y)
     for (std::size_t x = 0; x < nx; ++x) {
       const std::size_t p = y * nx + x;
       if (d.kind[p] != kNormal) continue;
       const double u = (static_cast<double>(x) + 0.5) / static_cast<double>(nx);
       const double v = (static_cast<double>(y) + 0.5) / static_cast<double>(ny);
+      star[p] = star_light(o, lines, y, x, 0.0, 0.0, 0);
       if (!s.miri) {
-        const double spectrum = 0.25 + 0.75 * std::exp(-0.5 * std::pow((u - 0.35) / 0.3, 2));
-        star[p] = spectrum * soss_profile(static_cast<double>(y) - soss_trace_y(o, static_cast<double>(x)));
+        for (std::size_t k = 0; k < orders; ++k)
+          order_star[k][p] = star_light(o, lines, y, x, 0.0, 0.0, static_cast<int>(k + 1));
         // Zodiacal light with the SOSS-like step in x where the order-0 images of the sky begin.
         const double step = 1.0 + 0.4 / (1.0 + std::exp(-(static_cast<double>(x) - 0.34 * static_cast<double>(nx)) /
                                                          (0.01 * static_cast<double>(nx))));
         sky[p] = (1.0 + 0.25 * u) * step * (1.0 + 0.1 * (v - 0.5));
       } else {
-        const double width = v <= 0.78 ? 0.12 : 0.05;
-        const double taper = std::clamp((v - 0.25) / 0.15, 0.0, 1.0);
-        const double spectrum = std::exp(-0.5 * std::pow((v - 0.78) / width, 2)) * taper * taper * (3 - 2 * taper);
-        const double dx = static_cast<double>(x) - lrs_trace_x(o, static_cast<double>(y));
-        star[p] = spectrum * (std::exp(-0.5 * std::pow(dx / 1.3, 2)) + 0.05 * std::exp(-0.5 * std::pow(dx / 4.0, 2)));
         // Thermal background rising to long wavelengths (small rows), nearly flat across.
         sky[p] = (0.4 + 1.2 * (1 - v) * (1 - v)) * (1.0 + 0.1 * (u - 0.5));
       }
@@ -431,6 +564,7 @@ Scene make_scene(const JwstSimOptions& o, const Spec& s, const Detector& d) {
     }
   }
   Scene scene;
+  scene.star_max = star_max;
   scene.peak_rate = o.peak_rate;
   if (scene.peak_rate == 0) {
     // The brightest pixel crosses the mean saturation level halfway between reads gs-1 and gs
@@ -444,10 +578,86 @@ Scene make_scene(const JwstSimOptions& o, const Spec& s, const Detector& d) {
   scene.background.resize(n);
   const double sky_scale = sky_count ? o.background * static_cast<double>(sky_count) / sky_sum : 0.0;
   for (std::size_t p = 0; p < n; ++p) {
-    scene.star[p] = static_cast<float>(star_max > 0 ? scene.peak_rate * star[p] / star_max : 0.0);
+    scene.star[p] = scene.rate(star[p]);
     scene.background[p] = static_cast<float>(sky_scale * sky[p]);
   }
+  for (std::size_t k = 0; k < 2 && !s.miri; ++k) {
+    scene.order_star[k].assign(n, 0.0f);
+    for (std::size_t p = 0; p < order_star[k].size(); ++p) scene.order_star[k][p] = scene.rate(order_star[k][p]);
+  }
   return scene;
+}
+
+/// The trace-centre truth of one order (1D over the dispersion axis): the cross-dispersion
+/// centre of its profile at zero shift, NaN where its spectrum is below kNoLight of its maximum,
+/// on reference pixels (NIRISS columns 0-3 and nx-4.., a centre on the top reference rows) or
+/// off the subarray. Also the map's wavelength there (the line's wavelength).
+void trace_truth(const JwstSimOptions& o, int order, std::vector<double>& centre, std::vector<double>& wave) {
+  const bool miri = o.instrument == JwstInstrument::miri_lrs;
+  const std::size_t count = miri ? o.ny : o.nx;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  centre.assign(count, nan);
+  wave.assign(count, nan);
+  if (order > static_cast<int>(o.orders)) return;
+  std::vector<Line> lines(count);
+  double max_spectrum = 0;
+  for (std::size_t a = 0; a < count; ++a) {
+    lines[a] = line_of(o, order, static_cast<double>(a));
+    max_spectrum = std::max(max_spectrum, lines[a].spectrum);
+  }
+  for (std::size_t a = 0; a < count; ++a) {
+    const Line& line = lines[a];
+    if (!(line.spectrum >= kNoLight * max_spectrum) || max_spectrum <= 0) continue;
+    if (miri) {
+      if (line.centre < 4.0 || line.centre > static_cast<double>(o.nx) - 1) continue;
+    } else {
+      if (a < 4 || a + 4 >= o.nx || line.centre < 0 || line.centre > static_cast<double>(o.ny) - 5) continue;
+    }
+    centre[a] = line.centre;
+    wave[a] = miri ? wavelength(o, order, line.centre, static_cast<double>(a))
+                   : wavelength(o, order, static_cast<double>(a), line.centre);
+  }
+}
+
+/// Per-integration pointing shifts (pixels) along one axis: a slow sinusoid (period 0.6–1.4 times
+/// the exposure, random phase) plus a random walk and a little white jitter, made zero-mean and
+/// scaled to an rms of exactly `rms` over the exposure (zero with fewer than two integrations).
+std::vector<double> drift_series(Rng& rng, std::size_t ints, double rms) {
+  std::vector<double> shift(ints, 0.0);
+  if (!(rms > 0) || ints < 2) return shift;
+  const double n = static_cast<double>(ints);
+  const double period = n * (0.6 + 0.8 * rng.uniform());
+  const double phase = 2 * std::numbers::pi * rng.uniform();
+  double walk = 0;
+  for (std::size_t i = 0; i < ints; ++i) {
+    walk += rng.normal() / std::sqrt(n);
+    shift[i] = std::sin(2 * std::numbers::pi * static_cast<double>(i) / period + phase) + 0.5 * walk +
+               0.1 * rng.normal();
+  }
+  double mean = 0;
+  for (double v : shift) mean += v / n;
+  double sum2 = 0;
+  for (double& v : shift) {
+    v -= mean;
+    sum2 += v * v;
+  }
+  const double scale = sum2 > 0 ? rms / std::sqrt(sum2 / n) : 0.0;
+  for (double& v : shift) v *= scale;
+  return shift;
+}
+
+struct Drift {
+  std::vector<double> x, y;  // per integration (pixels)
+  bool on = false;
+};
+
+Drift make_drift(const JwstSimOptions& o) {
+  Drift drift;
+  Rng rng(o.seed, kDriftStream);
+  drift.x = drift_series(rng, o.ints, o.drift);
+  drift.y = drift_series(rng, o.ints, o.drift);
+  drift.on = o.drift > 0 && o.ints >= 2;
+  return drift;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -507,6 +717,8 @@ struct Hit {
 
 struct IntegrationPlan {
   double flux = 1;
+  double shift_x = 0, shift_y = 0;  // pointing drift (pixels)
+  Lines lines;                        // with drift: the orders' lines at this integration's shift
   std::vector<double> column_offset;  // ng × nx: NIRISS reference offsets (amp, column parity) + 1/f
   std::vector<double> row_offset;     // ng × ny × 4: MIRI reference offsets (amp, row parity, drift)
   std::vector<Hit> hits;              // sorted by (pixel, group)
@@ -537,11 +749,16 @@ void add_one_over_f(Rng& rng, double rms, std::size_t nx, double* out) {
 }
 
 IntegrationPlan plan_integration(const JwstSimOptions& o, const Detector& d, const Transit& transit,
-                                 double mid_time, std::size_t integration) {
+                                 const Drift& pointing, double mid_time, std::size_t integration) {
   const std::size_t ny = o.ny, nx = o.nx, ng = o.groups, n = ny * nx;
   Rng rng(o.seed, integration_stream(integration, 0xFFFFFFFFULL));
   IntegrationPlan plan;
   plan.flux = transit.flux(mid_time);
+  if (pointing.on) {
+    plan.shift_x = pointing.x[integration];
+    plan.shift_y = pointing.y[integration];
+    plan.lines = make_lines(o, o.instrument == JwstInstrument::miri_lrs ? plan.shift_y : plan.shift_x);
+  }
   if (o.instrument == JwstInstrument::niriss_soss) {
     plan.column_offset.assign(ng * nx, 0.0);
     for (std::size_t g = 0; g < ng; ++g) {
@@ -596,9 +813,20 @@ IntegrationPlan plan_integration(const JwstSimOptions& o, const Detector& d, con
 /// from its own generator (seed, i, y) in the order x, then g, so neither the threads nor the
 /// segment length change the result. Looping over integrations inside the pixel loop lets a
 /// pixel keep its Poisson set-up while its mean stays the same (all but the transiting trace).
-void simulate_row(const JwstSimOptions& o, const Spec& s, const Detector& d, const Scene& scene,
+/// With pointing drift the star's rate of each integration is the scene at its shift (the same
+/// star_light / Scene::rate as the truth's star_rate, so a zero shift gives the same rates).
+void simulate_row(const JwstSimOptions& o, const Spec& s, const Detector& d, const Scene& scene, bool drifting,
                   const std::vector<IntegrationPlan>& plans, std::size_t first, std::size_t y, std::uint16_t* out) {
   const std::size_t nx = o.nx, ny = o.ny, ng = o.groups, n = ny * nx, count = plans.size();
+  std::vector<double> shifted_star;  // count × nx: the row's stellar rate in each integration
+  if (drifting) {
+    shifted_star.assign(count * nx, 0.0);
+    for (std::size_t l = 0; l < count; ++l)
+      for (std::size_t x = 0; x < nx; ++x)
+        if (d.kind[y * nx + x] == kNormal)
+          shifted_star[l * nx + x] =
+              scene.rate(star_light(o, plans[l].lines, y, x, plans[l].shift_x, plans[l].shift_y, 0));
+  }
   std::vector<Rng> rngs;
   std::vector<std::vector<Hit>::const_iterator> hits;
   rngs.reserve(count);
@@ -624,7 +852,7 @@ void simulate_row(const JwstSimOptions& o, const Spec& s, const Detector& d, con
       Rng& rng = rngs[l];
       auto& hit = hits[l];
       if (sensitive) {
-        const double m = (star * plan.flux + sky) * s.tframe * gain;
+        const double m = ((drifting ? shifted_star[l * nx + x] : star) * plan.flux + sky) * s.tframe * gain;
         if (m != mean) {
           poisson = Poisson(m);
           mean = m;
@@ -718,6 +946,25 @@ void write_references(const JwstSimOptions& o, const Spec& s, const Detector& d)
   });
   image("gain.fits", "GAIN", "SCI", d.gain, {nx, ny}, "electron/DN");
   image("readnoise.fits", "READNOISE", "SCI", d.read_noise, {nx, ny}, "DN");
+
+  // Wavelength maps (micron per pixel), one per order, over the whole subarray (a smooth
+  // extrapolation away from the order's light).
+  const bool miri = o.instrument == JwstInstrument::miri_lrs;
+  for (int order = 1; order <= (miri ? 1 : 2); ++order) {
+    std::vector<float> map(o.ny * o.nx);
+    for (std::size_t y = 0; y < o.ny; ++y)
+      for (std::size_t x = 0; x < o.nx; ++x)
+        map[y * o.nx + x] =
+            static_cast<float>(wavelength(o, order, static_cast<double>(x), static_cast<double>(y)));
+    const std::string file = miri ? "wavelength.fits" : "wavelength_order" + std::to_string(order) + ".fits";
+    write_fits(refs / file, [&](fits::File& f) {
+      write_common_keys(f, o, s);
+      f.write_key("REFTYPE", std::string("WAVELENGTH"), "reference file type (simulated wavelength map)");
+      f.write_key("SPORDER", order, "spectral order");
+      f.append_image_float("SCI", map, {nx, ny});
+      f.write_key("BUNIT", std::string("micron"), "wavelength of each pixel");
+    });
+  }
 }
 
 void write_segment(const JwstSimOptions& o, const Spec& s, const Timing& t, std::size_t segment,
@@ -792,8 +1039,9 @@ std::vector<float> saturation_groups(const JwstSimOptions& o, const Spec& s, con
 }
 
 void write_truth(const JwstSimOptions& o, const Spec& s, const Detector& d, const Scene& scene, const Timing& t,
-                 const Transit& transit, const std::vector<double>& flux, const std::vector<Hit>& hits,
-                 const std::vector<std::size_t>& hit_integration, const std::vector<float>& saturation_group) {
+                 const Transit& transit, const Drift& drift, const std::vector<double>& flux,
+                 const std::vector<Hit>& hits, const std::vector<std::size_t>& hit_integration,
+                 const std::vector<float>& saturation_group) {
   const fs::path path = fs::path(o.out_dir) / "truth.h5";
   const fs::path partial = path.string() + ".partial";
   {
@@ -810,6 +1058,34 @@ void write_truth(const JwstSimOptions& o, const Spec& s, const Detector& d, cons
     truth.write_image("saturation_group", saturation_group, o.ny, o.nx, "y", "x",
                       {"saturation_group", "1",
                        "first saturated group (0-based) of the noise-free ramp at flux 1, or -1"});
+    truth.write_vector("shift_x", drift.x, "time",
+                       {"shift_x", "pixel", "pointing drift: the scene's shift along x in each integration"});
+    truth.write_vector("shift_y", drift.y, "time",
+                       {"shift_y", "pixel", "pointing drift: the scene's shift along y in each integration"});
+    std::vector<double> centre, wave;
+    if (s.miri) {
+      trace_truth(o, 1, centre, wave);
+      truth.write_vector("trace_center", centre, "y",
+                         {"trace_center", "pixel",
+                          "true centre column of the trace's profile in each row at zero shift (NaN: no light)"});
+      truth.write_vector("trace_wavelength", wave, "y",
+                         {"trace_wavelength", "micron", "wavelength map at the trace centre (NaN: no light)"});
+    } else {
+      for (int order = 1; order <= 2; ++order) {
+        const std::string k = std::to_string(order);
+        trace_truth(o, order, centre, wave);
+        truth.write_vector("trace_center_order" + k, centre, "x",
+                           {"trace_center_order" + k, "pixel",
+                            "true centre row of order " + k +
+                                "'s profile in each column at zero shift (NaN: no light)"});
+        truth.write_vector("trace_wavelength_order" + k, wave, "x",
+                           {"trace_wavelength_order" + k, "micron",
+                            "order " + k + " wavelength map at the trace centre (NaN: no light)"});
+        truth.write_image("star_rate_order" + k, scene.order_star[order - 1], o.ny, o.nx, "y", "x",
+                          {"star_rate_order" + k, "DN/s",
+                           "order " + k + "'s part of star_rate (out of transit, zero shift)"});
+      }
+    }
 
     std::vector<std::int64_t> jint, jgroup, jy, jx;
     std::vector<double> jdn;
@@ -854,6 +1130,8 @@ void write_truth(const JwstSimOptions& o, const Spec& s, const Detector& d, cons
     truth.set_attribute("background", o.background);
     truth.set_attribute("one_over_f", s.miri ? 0.0 : o.one_over_f);
     truth.set_attribute("cr_rate", o.cr_rate);
+    truth.set_attribute("orders", static_cast<std::int64_t>(s.miri ? 1 : o.orders));
+    truth.set_attribute("drift", drift.on ? o.drift : 0.0);
   }
   std::error_code ec;
   fs::rename(partial, path, ec);
@@ -881,6 +1159,12 @@ void check_options(const JwstSimOptions& o) {
   if (!(o.peak_rate >= 0 && o.peak_rate < 1e7)) bad("--peak-rate must be >= 0 DN/s (0: automatic)");
   if (!(o.background >= 0 && o.background < 1e6)) bad("--background must be >= 0 DN/s");
   if (!(o.one_over_f >= 0 && o.one_over_f < 1e4)) bad("--one-over-f must be >= 0 DN");
+  if (o.instrument == JwstInstrument::niriss_soss) {
+    if (o.orders < 1 || o.orders > 2) bad("--orders must be 1 or 2");
+  } else if (o.orders != 1) {
+    bad("--orders must be 1 for miri-lrs (one order)");
+  }
+  if (!(o.drift >= 0 && o.drift <= 5)) bad("--drift must be between 0 and 5 pixels");
   const double bytes = static_cast<double>(std::min(o.ints, o.ints_per_segment)) * static_cast<double>(o.groups) *
                        static_cast<double>(o.ny) * static_cast<double>(o.nx) * 2.0;
   if (bytes > 8e9) bad("one segment would hold more than 8 GB: lower --ints-per-segment");
@@ -902,19 +1186,21 @@ JwstSimOptions jwst_defaults(JwstInstrument instrument) {
     o.groups = 40;
     o.background = 15.0;
     o.one_over_f = 0;
+    o.orders = 1;
   }
   return o;
 }
 
 std::string JwstSimSummary::str() const {
-  char text[768];
+  char text[896];
   std::snprintf(text, sizeof text,
                 "instrument: %s\nintegrations: %zu of %zu groups (tgroup %.5g s) in %zu segments\n"
                 "subarray: %zu x %zu pixels (%zu reference pixels, %zu dead, %zu hot)\n"
+                "spectral orders: %zu; pointing drift: %.4g px rms\n"
                 "brightest trace pixel: %.1f DN/s; %zu pixels saturate at full flux (truth saturation_group)\n"
                 "cosmic-ray jumps: %zu",
                 instrument.c_str(), ints, groups, tgroup, segments, ny, nx, reference_pixels, dead_pixels, hot_pixels,
-                peak_rate, saturating_pixels, jumps);
+                orders, drift, peak_rate, saturating_pixels, jumps);
   return text;
 }
 
@@ -929,6 +1215,7 @@ JwstSimSummary simulate_jwst(const JwstSimOptions& o) {
   const Scene scene = make_scene(o, s, detector);
   const Timing timing = make_timing(o, s);
   const Transit transit = make_transit(o, timing);
+  const Drift drift = make_drift(o);
   write_references(o, s, detector);
 
   const std::size_t n = o.ny * o.nx, per_int = o.groups * n;
@@ -944,7 +1231,7 @@ JwstSimSummary simulate_jwst(const JwstSimOptions& o) {
     const std::size_t count = std::min(o.ints_per_segment, o.ints - first);
     std::vector<IntegrationPlan> plans;
     for (std::size_t i = first; i < first + count; ++i) {
-      plans.push_back(plan_integration(o, detector, transit, timing.mid[i], i));
+      plans.push_back(plan_integration(o, detector, transit, drift, timing.mid[i], i));
       flux[i] = plans.back().flux;
       for (const Hit& h : plans.back().hits) {
         all_hits.push_back(h);
@@ -957,7 +1244,8 @@ JwstSimSummary simulate_jwst(const JwstSimOptions& o) {
     std::atomic<std::size_t> next{0};
     const std::size_t items = o.ny;
     auto work = [&] {
-      for (std::size_t y = next++; y < items; y = next++) simulate_row(o, s, detector, scene, plans, first, y, sci.data());
+      for (std::size_t y = next++; y < items; y = next++)
+        simulate_row(o, s, detector, scene, drift.on, plans, first, y, sci.data());
     };
     std::vector<std::thread> pool;
     for (std::size_t k = 1; k < std::min(threads, items); ++k) pool.emplace_back(work);
@@ -968,7 +1256,7 @@ JwstSimSummary simulate_jwst(const JwstSimOptions& o) {
   std::vector<std::uint16_t>().swap(sci);
 
   const std::vector<float> saturation_group = saturation_groups(o, s, detector, scene);
-  write_truth(o, s, detector, scene, timing, transit, flux, all_hits, hit_integration, saturation_group);
+  write_truth(o, s, detector, scene, timing, transit, drift, flux, all_hits, hit_integration, saturation_group);
 
   JwstSimSummary summary;
   summary.instrument = std::string(jwst_instrument_name(o.instrument));
@@ -979,12 +1267,30 @@ JwstSimSummary simulate_jwst(const JwstSimOptions& o) {
   summary.segments = segments;
   summary.tgroup = s.tframe;
   summary.peak_rate = scene.peak_rate;
+  summary.orders = s.miri ? 1 : o.orders;
+  summary.drift = drift.on ? o.drift : 0.0;
   summary.jumps = all_hits.size();
   for (float g : saturation_group) summary.saturating_pixels += g >= 0 ? 1 : 0;
   summary.reference_pixels = detector.reference;
   summary.dead_pixels = detector.dead;
   summary.hot_pixels = detector.hot;
   return summary;
+}
+
+std::vector<float> jwst_star_rate(const JwstSimOptions& o, double shift_x, double shift_y, int order) {
+  check_options(o);
+  if (order < 0 || order > static_cast<int>(o.orders))
+    throw ConfigError("jwst_star_rate: order " + std::to_string(order) + " is not drawn");
+  const Spec& s = spec_of(o.instrument);
+  const Detector detector = make_detector(o, s);
+  const Scene scene = make_scene(o, s, detector);
+  const Lines lines = make_lines(o, o.instrument == JwstInstrument::miri_lrs ? shift_y : shift_x);
+  std::vector<float> rate(o.ny * o.nx, 0.0f);
+  for (std::size_t y = 0; y < o.ny; ++y)
+    for (std::size_t x = 0; x < o.nx; ++x)
+      if (detector.kind[y * o.nx + x] == kNormal)
+        rate[y * o.nx + x] = scene.rate(star_light(o, lines, y, x, shift_x, shift_y, order));
+  return rate;
 }
 
 }  // namespace tessera::sim

@@ -12,7 +12,10 @@
 ///                                         EXPSTART), SCI (uint16, NAXIS = nx, ny, groups,
 ///                                         integrations) and the INT_TIMES table (whole exposure)
 ///   refs/{mask,saturation,superbias,linearity,dark,gain,readnoise}.fits
-///   truth.h5                              star_rate, background_rate, flux, time, jumps, ...
+///   refs/wavelength_order1.fits, refs/wavelength_order2.fits (NIRISS) or refs/wavelength.fits
+///                                         (MIRI): SCI float32 (ny, nx), micron per pixel
+///   truth.h5                              star_rate (and per order), background_rate, flux, time,
+///                                         jumps, trace centres, pointing shifts, ...
 ///
 /// Detector model, per pixel, integration and group g = 0..ng-1 (read at tgroup·(g+1)):
 ///   linear = dark[g] + electrons(g) / gain + jumps(g) + read_noise · N(0,1)
@@ -24,6 +27,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tessera::sim {
 
@@ -50,6 +54,11 @@ struct JwstSimOptions {
   double peak_rate = 0;
   double background = 2.0;  ///< mean sky rate (DN/s) over the light-sensitive pixels
   double one_over_f = 4.0;  ///< rms (DN) of the per-group, per-column 1/f offsets (NIRISS; MIRI has none)
+  /// Spectral orders drawn: NIRISS 1 or 2 (order 2 fainter, in the upper rows, over part of x);
+  /// MIRI has one.
+  std::size_t orders = 2;
+  /// Pointing drift: rms (pixels, in x and in y) of the per-integration scene shifts; 0: none.
+  double drift = 0;
   std::size_t threads = 0;  ///< worker threads (0: all hardware threads); does not change the output
 };
 
@@ -62,6 +71,8 @@ struct JwstSimSummary {
   std::size_t ints = 0, groups = 0, ny = 0, nx = 0, segments = 0;
   double tgroup = 0;
   double peak_rate = 0;                ///< DN/s at the brightest trace pixel (flux 1)
+  std::size_t orders = 1;              ///< spectral orders drawn
+  double drift = 0;                    ///< rms of the pointing shifts (pixels; truth shift_x, shift_y)
   std::size_t jumps = 0;               ///< cosmic-ray hits (entries of truth jump_*)
   std::size_t saturating_pixels = 0;   ///< pixels whose truth saturation_group >= 0
   std::size_t reference_pixels = 0, dead_pixels = 0, hot_pixels = 0;
@@ -71,7 +82,14 @@ struct JwstSimSummary {
 
 /// Writes the exposure described above and returns what it contains. Prints nothing.
 /// Throws ConfigError (naming the option) for options that cannot describe an exposure, IoError
-/// when writing fails. Memory: the references, two images of the scene and one segment's SCI.
+/// when writing fails. Memory: the references, a few images of the scene and one segment's SCI.
 JwstSimSummary simulate_jwst(const JwstSimOptions& options);
+
+/// The noise-free stellar count rate (DN/s at flux 1, row-major ny × nx) that simulate_jwst puts
+/// on the detector when the scene is shifted by (shift_x, shift_y) pixels: integration t receives
+/// flux[t] times this image at the truth's (shift_x[t], shift_y[t]). `order` 0 gives every drawn
+/// order, 1 or 2 one order. At zero shift it equals truth star_rate (star_rate_order1/2) exactly.
+/// Zero on reference and dead pixels. For tests; throws ConfigError like simulate_jwst.
+std::vector<float> jwst_star_rate(const JwstSimOptions& options, double shift_x, double shift_y, int order = 0);
 
 }  // namespace tessera::sim

@@ -15,7 +15,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 check="$source_dir/tests/workflows/check_jwst.py"
 
 # NIRISS/SOSS: 12 integrations of 6 groups in 3 segments, with 1/f noise.
-"$tessera" simulate niriss-soss --out soss --ints 12 --groups 6 --ny 96 --nx 512 --ints-per-segment 5 --seed 3 \
+"$tessera" simulate niriss-soss --out soss --ints 12 --groups 6 --ny 96 --nx 512 --ints-per-segment 5 --seed 3 --orders 1 \
   2>sim_soss.log || { cat sim_soss.log; fail "simulate niriss-soss"; }
 "$tessera" validate "$source_dir/workflows/niriss_soss_detector1.toml" --set input.path=soss/uncal >/dev/null \
   || fail "validate niriss_soss_detector1"
