@@ -192,15 +192,17 @@ std::vector<double> out_of_event_medians(std::span<const float> image, std::size
 
 CorrectedSpectra replace_outlying_bins(std::span<const float> flux, std::span<const float> error, std::size_t nt,
                                        std::size_t nw, const std::vector<std::size_t>& candidates,
-                                       const std::vector<char>& out_of_event, double sigma, std::size_t width) {
+                                       const std::vector<char>& out_of_event, double sigma, std::size_t width,
+                                       bool compare_filtered) {
   return replace_outlying_bins(flux, error, nt, nw, candidates, out_of_event_medians(flux, nt, nw, candidates, out_of_event),
-                               out_of_event_medians(error, nt, nw, candidates, out_of_event), sigma, width);
+                               out_of_event_medians(error, nt, nw, candidates, out_of_event), sigma, width,
+                               compare_filtered);
 }
 
 CorrectedSpectra replace_outlying_bins(std::span<const float> flux, std::span<const float> error, std::size_t nt,
                                        std::size_t nw, const std::vector<std::size_t>& candidates,
                                        const std::vector<double>& flux_medians, const std::vector<double>& error_medians,
-                                       double sigma, std::size_t width) {
+                                       double sigma, std::size_t width, bool compare_filtered) {
   CorrectedSpectra out;
   out.nt = nt;
   std::vector<float> median_flux, median_error;
@@ -240,7 +242,10 @@ CorrectedSpectra replace_outlying_bins(std::span<const float> flux, std::span<co
     float* e = out.error.data() + t * nc;
     char* hit = out.replaced.data() + t * nc;
     for (std::size_t k = 0; k < nc; ++k) {
-      const double model = master[k] / ratio, model_error = master_error[k] / ratio_error;
+      // The notebook compares with the filtered master; the unfiltered one keeps permanent
+      // features of the spectrum (a bad column) out of the outliers.
+      const double model = (compare_filtered ? master[k] : median_flux[k]) / ratio;
+      const double model_error = (compare_filtered ? master_error[k] : median_error[k]) / ratio_error;
       const double deviation = std::fabs(row[k] - model) / model_error;
       // A non-finite flux counts as outlying (the notebook has none); so does everything
       // when the scaling itself failed, which leaves NaN.
@@ -360,7 +365,7 @@ void Lightcurves::run(const Params& params, StepContext& context) {
   const CorrectedSpectra spectra =
       replace_outlying_bins(flux.values, error.values, nt, nw, candidates, flux_medians,
                             out_of_event_medians(error.values, nt, nw, candidates, out_of_event), params.outlier_sigma,
-                            static_cast<std::size_t>(params.median_filter_width));
+                            static_cast<std::size_t>(params.median_filter_width), params.outlier_reference == "filtered");
   if (spectra.columns.empty())
     throw StepError("lightcurves: no wavelength has a finite wavelength, flux and error out of event in '" +
                     names.flux + "'");

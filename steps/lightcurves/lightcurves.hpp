@@ -17,6 +17,7 @@ struct LightcurvesParams {
   std::vector<std::vector<double>> out_of_event;
   double outlier_sigma = 10.0;
   std::int64_t median_filter_width = 11;
+  std::string outlier_reference = "median";
   std::optional<std::vector<std::vector<double>>> bins;
   std::optional<double> bin_width;
   std::int64_t n_bins = 20;
@@ -36,6 +37,11 @@ struct LightcurvesParams {
         field(&LightcurvesParams::median_filter_width, "median_filter_width",
               "Width (odd, in wavelength bins) of the median filter applied to the spectra (notebook: 11)",
               Range::at_least(1)),
+        field(&LightcurvesParams::outlier_reference, "outlier_reference",
+              "White light: what a bin is compared with — median: the out-of-event median spectrum itself (a "
+              "column that is always low, e.g. a bad pixel in the aperture, is not an outlier); filtered: its median "
+              "filter, as the notebook (such columns are replaced in every integration)",
+              Choices{{"median", "filtered"}}),
         field(&LightcurvesParams::bins, "bins",
               "Wavelength bins as [low, high) pairs in micron, e.g. [[0.9, 1.1], [1.1, 1.3]]; unset: uniform bins "
               "(bin_width or n_bins)"),
@@ -72,15 +78,18 @@ struct CorrectedSpectra {
 /// with |flux − scaled M| / scaled M_err > sigma — or a non-finite flux — replaced by the
 /// scaled M and its error. `flux` and `error` are nt × nw row-major; `candidates` the columns
 /// to consider (finite wavelength); columns whose out-of-event median flux or error is not
-/// finite are dropped. The median filters run over the used columns in order.
+/// finite are dropped. The median filters run over the used columns in order. With
+/// `compare_filtered` false, bins are compared with (and replaced by) the unfiltered
+/// out-of-event median spectrum under the same scaling, so only transient outliers count.
 CorrectedSpectra replace_outlying_bins(std::span<const float> flux, std::span<const float> error, std::size_t nt,
                                        std::size_t nw, const std::vector<std::size_t>& candidates,
-                                       const std::vector<char>& out_of_event, double sigma, std::size_t width);
+                                       const std::vector<char>& out_of_event, double sigma, std::size_t width,
+                                       bool compare_filtered = true);
 /// The same with the out-of-event medians of every column given (see out_of_event_medians).
 CorrectedSpectra replace_outlying_bins(std::span<const float> flux, std::span<const float> error, std::size_t nt,
                                        std::size_t nw, const std::vector<std::size_t>& candidates,
                                        const std::vector<double>& flux_medians, const std::vector<double>& error_medians,
-                                       double sigma, std::size_t width);
+                                       double sigma, std::size_t width, bool compare_filtered = true);
 
 /// numpy.nanmedian over the out-of-event integrations of each of `columns` of an nt × nw
 /// image; NaN for the other columns.

@@ -607,3 +607,42 @@ TEST(Lightcurves, MissingOrBadOutOfEventIsAClearError) {
 }
 
 }  // namespace
+
+namespace {
+
+// A column that is always 30% low (a bad pixel in the aperture) is an outlier against the
+// filtered spectrum in every integration (the notebook's rule), but not against the
+// out-of-event median spectrum itself, which still catches a transient 50σ hit.
+TEST(WhiteLight, PermanentFeaturesAreNotOutliersAgainstTheMedianSpectrum) {
+  using namespace tessera::steps;
+  const std::size_t nt = 80, nw = 200;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> noise(0.0, 1.0);
+  std::vector<float> flux(nt * nw), error(nt * nw);
+  for (std::size_t t = 0; t < nt; ++t)
+    for (std::size_t j = 0; j < nw; ++j) {
+      const double level = 5000.0 * (j == 77 ? 0.7 : 1.0);
+      flux[t * nw + j] = static_cast<float>(level + std::sqrt(level) * noise(rng));
+      error[t * nw + j] = static_cast<float>(std::sqrt(level));
+    }
+  flux[30 * nw + 120] += 50.0f * error[30 * nw + 120];
+  std::vector<std::size_t> candidates(nw);
+  for (std::size_t j = 0; j < nw; ++j) candidates[j] = j;
+  const std::vector<char> oot = event_mask({{0, 80}}, nt, "test");
+  const CorrectedSpectra notebook = replace_outlying_bins(flux, error, nt, nw, candidates, oot, 10.0, 11, true);
+  const CorrectedSpectra ours = replace_outlying_bins(flux, error, nt, nw, candidates, oot, 10.0, 11, false);
+  std::size_t notebook_hits = 0, ours_hits = 0;
+  for (std::size_t t = 0; t < nt; ++t) {
+    notebook_hits += notebook.replaced[t * nw + 77];
+    ours_hits += ours.replaced[t * nw + 77];
+  }
+  EXPECT_EQ(notebook_hits, nt);
+  EXPECT_EQ(ours_hits, 0u);
+  EXPECT_TRUE(notebook.replaced[30 * nw + 120]);
+  EXPECT_TRUE(ours.replaced[30 * nw + 120]);
+  double total = 0;
+  for (double n : ours.replaced_count) total += n;
+  EXPECT_EQ(total, 1.0);
+}
+
+}  // namespace
