@@ -306,6 +306,29 @@ void File::read_pixels_float(std::span<float> out, std::size_t first) {
   check(status, "reading image values (is the file truncated?)");
 }
 
+void File::read_pixels_uint32(std::span<std::uint32_t> out, std::size_t first) {
+  const std::vector<long> a = axes();
+  std::size_t total = a.empty() ? 0 : 1;
+  for (long n : a) total *= static_cast<std::size_t>(std::max(n, 0L));
+  if (first + out.size() > total)
+    throw InputError(where() + "asked for elements " + std::to_string(first) + " to " + std::to_string(first + out.size()) +
+                     " of an image of " + std::to_string(total));
+  if (out.empty()) return;
+  // Read wide, as read_image_uint32 does, so that every bit survives (a float would keep 24).
+  const int width = bitpix();
+  std::vector<long long> wide(out.size());
+  int status = 0, any_null = 0;
+  fits_read_img(fptr(handle_), TLONGLONG, static_cast<LONGLONG>(first + 1), static_cast<LONGLONG>(out.size()), nullptr,
+                wide.data(), &any_null, &status);
+  check(status, "reading image values (is the file truncated?)");
+  const long long wrap = (width > 0 && width < 64) ? (1LL << width) : 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    long long v = wide[i];
+    if (v < 0) v += wrap;
+    out[i] = static_cast<std::uint32_t>(v);
+  }
+}
+
 bool File::goto_table(const std::string& name) {
   int status = 0;
   std::string mutable_name = name;

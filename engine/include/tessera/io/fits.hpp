@@ -63,6 +63,9 @@ class File {
   /// BZERO/BSCALE applied. Throws InputError when the range runs past the image (e.g. a
   /// truncated file).
   void read_pixels_float(std::span<float> out, std::size_t first = 0);
+  /// The same converted to uint32 (e.g. a 3D DQ extension of bit flags, exact for all 32 bits;
+  /// negative values of a signed image keep their bit pattern at the image's width).
+  void read_pixels_uint32(std::span<std::uint32_t> out, std::size_t first = 0);
 
   /// Moves to the binary table with EXTNAME == name; returns false when there is none.
   bool goto_table(const std::string& name);

@@ -3,13 +3,30 @@
 /// is attached to dimension scales so that xarray opens the file directly. Used for
 /// simulator truth files and for reading outputs back in tests.
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "tessera/dataset.hpp"
 
 namespace tessera::h5 {
+
+/// Element type of a stored variable.
+enum class StoredType { Float32, Float64, Int8, Int16, Int32, Int64, UInt8, UInt16, UInt32, UInt64, String, Other };
+std::string to_string(StoredType type);
+
+/// What a dataset of the file is: shape, element type and the dimension of each axis.
+struct Variable {
+  std::string name;
+  std::vector<std::size_t> shape;
+  /// Name of the dimension scale attached to each axis ("" where none is); a dimension
+  /// scale's own axis is the dimension itself.
+  std::vector<std::string> dims;
+  StoredType type = StoredType::Other;
+  bool is_dimension = false;  ///< the dataset is a dimension scale (a dimension's coordinate)
+};
 
 class File {
  public:
@@ -31,8 +48,23 @@ class File {
   /// 2D float32 variable over (dim_y, dim_x).
   void write_image(const std::string& name, const std::vector<float>& values, std::size_t ny, std::size_t nx,
                    const std::string& dim_y, const std::string& dim_x, const VarInfo& info);
+  /// N-D variable over named dimensions (`shape` gives their lengths; a dimension is created
+  /// on first use as an index coordinate, and must then keep its length). A 1D variable named
+  /// like its one dimension becomes that dimension's coordinate.
+  void write_array(const std::string& name, const std::vector<float>& values, const std::vector<std::string>& dims,
+                   const std::vector<std::size_t>& shape, const VarInfo& info);
+  void write_array(const std::string& name, const std::vector<double>& values, const std::vector<std::string>& dims,
+                   const std::vector<std::size_t>& shape, const VarInfo& info);
+  void write_array(const std::string& name, const std::vector<std::int64_t>& values,
+                   const std::vector<std::string>& dims, const std::vector<std::size_t>& shape, const VarInfo& info);
+  void write_array(const std::string& name, const std::vector<std::uint32_t>& values,
+                   const std::vector<std::string>& dims, const std::vector<std::size_t>& shape, const VarInfo& info);
+  void write_array(const std::string& name, const std::vector<std::uint8_t>& values,
+                   const std::vector<std::string>& dims, const std::vector<std::size_t>& shape, const VarInfo& info);
   /// Root attribute.
   void set_attribute(const std::string& name, const AttrValue& value);
+
+  const std::string& path() const;
 
   bool has(const std::string& name) const;
   /// Shape of a dataset.
@@ -46,6 +78,24 @@ class File {
   AttrValue read_attribute(const std::string& name) const;
   /// String attribute of a dataset (e.g. "units").
   std::string read_string_attribute(const std::string& dataset, const std::string& name) const;
+
+  /// Every dataset in the root group, by name.
+  std::vector<Variable> variables() const;
+  /// One dataset; throws IoError naming the file and the variable when there is none.
+  Variable variable(const std::string& name) const;
+  /// The scalar string and number attributes of the root group (dataset = "") or of a dataset
+  /// (numbers as float64 or int64); attributes of other kinds (arrays, references) are left out.
+  std::map<std::string, AttrValue> attributes(const std::string& dataset = "") const;
+
+  /// Reads `count` entries of a dataset along its first axis from entry `first` (an entry is
+  /// everything at one index of the first axis, e.g. a frame of a (time, y, x) cube), converted
+  /// to the type of `out`, which must hold exactly that many values. Throws IoError naming the
+  /// file and variable when the range runs past the dataset or the read fails.
+  void read_rows(const std::string& name, std::size_t first, std::size_t count, std::span<float> out) const;
+  void read_rows(const std::string& name, std::size_t first, std::size_t count, std::span<double> out) const;
+  void read_rows(const std::string& name, std::size_t first, std::size_t count, std::span<std::int64_t> out) const;
+  void read_rows(const std::string& name, std::size_t first, std::size_t count, std::span<std::uint32_t> out) const;
+  void read_rows(const std::string& name, std::size_t first, std::size_t count, std::span<std::uint8_t> out) const;
 
  private:
   struct Impl;
