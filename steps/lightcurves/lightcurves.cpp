@@ -345,9 +345,17 @@ void Lightcurves::run(const Params& params, StepContext& context) {
   const std::vector<char> out_of_event = event_mask(params.out_of_event, nt, "lightcurves: out_of_event");
 
   // Columns with a wavelength; the others (outside the trace) are skipped everywhere.
+  double lowest = -std::numeric_limits<double>::infinity(), highest = std::numeric_limits<double>::infinity();
+  if (params.wavelength_range) {
+    if (params.wavelength_range->size() != 2 || !((*params.wavelength_range)[0] < (*params.wavelength_range)[1]))
+      throw ConfigError("lightcurves: wavelength_range: expected [low, high] with low < high (micron)");
+    lowest = (*params.wavelength_range)[0];
+    highest = (*params.wavelength_range)[1];
+  }
   std::vector<std::size_t> candidates;
   for (std::size_t j = 0; j < nw; ++j)
-    if (std::isfinite(wavelength.values[j])) candidates.push_back(j);
+    if (std::isfinite(wavelength.values[j]) && wavelength.values[j] >= lowest && wavelength.values[j] < highest)
+      candidates.push_back(j);
 
   // Section 5.4: each column divided by its out-of-event median, in ppm.
   Image& lc = shaped(context, names.lc, nt, nw, kNaNf);

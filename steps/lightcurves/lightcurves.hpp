@@ -18,6 +18,7 @@ struct LightcurvesParams {
   double outlier_sigma = 10.0;
   std::int64_t median_filter_width = 11;
   std::string outlier_reference = "median";
+  std::optional<std::vector<double>> wavelength_range;
   std::optional<std::vector<std::vector<double>>> bins;
   std::optional<double> bin_width;
   std::int64_t n_bins = 20;
@@ -42,6 +43,9 @@ struct LightcurvesParams {
               "column that is always low, e.g. a bad pixel in the aperture, is not an outlier); filtered: its median "
               "filter, as the notebook (such columns are replaced in every integration)",
               Choices{{"median", "filtered"}}),
+        field(&LightcurvesParams::wavelength_range, "wavelength_range",
+              "[low, high) in micron: only these wavelengths make light curves, the white light and bins (e.g. "
+              "MIRI LRS's 5-12 um, leaving out rows without starlight); unset: every finite wavelength"),
         field(&LightcurvesParams::bins, "bins",
               "Wavelength bins as [low, high) pairs in micron, e.g. [[0.9, 1.1], [1.1, 1.3]]; unset: uniform bins "
               "(bin_width or n_bins)"),
