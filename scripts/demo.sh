@@ -46,3 +46,17 @@ mpirun -n 2 --oversubscribe $tessera run workflows/niriss_soss_detector1.toml --
 echo
 echo "rates:    $(pwd)/demo_soss/outputs/detector1/rateints.h5 (data, err, var_poisson, var_rnoise, dq per integration)"
 echo "truth of the simulation: $(pwd)/demo_soss/truth.h5"
+
+# JWST: rates -> traces, spectra and light curves (orders 1 and 2) on the same exposure.
+# Trace start points for this 1024-column strip; the transit is between integrations 15 and 45.
+spec=(--set workflow.visit=demo_soss --set "trace.start=[1018, 917]" --set "trace.start_position=[67.8, 222.0]"
+      --set "trace.end=[4, 375]")
+for s in lightcurves_order1 lightcurves_order2 lightcurves_optimal_order1; do spec+=(--set "$s.out_of_event=[[0, 15], [45, 60]]"); done
+for s in diagnostics_order1 diagnostics_order2 diagnostics_optimal_order1; do
+  spec+=(--set "$s.out_of_event=[[0, 15], [45, 60]]" --set "$s.in_event=[[20, 40]]")
+done
+mpirun -n 2 --oversubscribe $tessera run workflows/niriss_soss_spec.toml "${spec[@]}"
+/usr/bin/python3 -c "import xarray; print(xarray.open_dataset('demo_soss/outputs/spec/spectra.h5')[['flux_order1', 'flux_order2', 'white_light_order1', 'trace_order1']])"
+echo
+echo "spectra:  $(pwd)/demo_soss/outputs/spec/spectra.h5 (flux_order1/2, lc_*, white_light_*, depth_*, trace_*)"
+echo "plots:    $(pwd)/demo_soss/outputs/spec/plots/ ($(ls demo_soss/outputs/spec/plots | wc -l) files)"
