@@ -11,6 +11,10 @@ namespace tessera::steps {
 
 namespace {
 
+/// Share of a line's profile its usable pixels must hold for S P to replace the others.
+constexpr double kMinSeenProfile = 0.5;
+
+
 /// Cholesky factor L (lower triangle of a row-major K × K array) of the largest leading block
 /// of the symmetric matrix `g` that is numerically positive definite; returns that block's
 /// size. The basis is ordered by degree, so a block of size r is the fit of degree r - 1:
@@ -508,6 +512,12 @@ std::size_t ProfileCleaner::clean(std::span<float> data, std::span<const float> 
     if (std::none_of(dirty_.begin(), dirty_.end(), [](std::uint8_t v) { return v != 0; })) break;
   }
 
+  // A line whose usable pixels hold under half of its profile (e.g. a saturated core masked
+  // in every integration) has no trustworthy S: its masked pixels stay as they are.
+  std::vector<double> seen(nw_, 0.0);
+  for (std::size_t w = 0; w < nw_; ++w)
+    for (std::size_t s = 0; s < nr; ++s)
+      if (status_[w * nr + s] == usable) seen[w] += prof_[w * nr + s];
   // Replace every masked or rejected pixel by the model S P; write the profile.
   std::fill(profile.begin(), profile.end(), 0.0f);
   std::size_t cleaned = 0;
@@ -519,7 +529,7 @@ std::size_t ProfileCleaner::clean(std::span<float> data, std::span<const float> 
   for_each_pixel(along_y, [&](std::size_t w, std::size_t s) {
     const std::size_t i = w * wstride + (left + s) * sstride, k = w * nr + s;
     out[i] = pr[k];
-    if (st[k] == usable) return;
+    if (st[k] == usable || !(seen[w] >= kMinSeenProfile)) return;
     data[i] = static_cast<float>(spectrum_[w] * prof_[k]);
     dq[i] |= jwst::dq::outlier;
     ++cleaned;

@@ -531,6 +531,26 @@ TEST(CleanOutliers, ReplacesDqMaskedAndNonFinitePixelsInsideTheFittedRangeOnly) 
   }
 }
 
+// A saturated core masked in every line of a window (ramp_fit leaves no rate there) leaves
+// too little of each line's profile to scale the model: those pixels stay as they are rather
+// than being filled from an extrapolated profile.
+TEST(CleanOutliers, LeavesLinesWhoseCoreIsMaskedAlone) {
+  const CubeShape shape{1, 300, 72};
+  TraceScene scene(shape, 9);
+  Cubes& c = scene.cubes;
+  for (std::size_t y = 100; y < 180; ++y)
+    for (std::size_t x = 34; x <= 38; ++x) {
+      c.data[c.at(0, y, x)] = NAN;
+      c.dq[c.at(0, y, x)] = dq::do_not_use | dq::saturated;
+    }
+  auto ranks = ranks_of(c, 1);
+  run_like_engine<steps::CleanOutliers>(exotic_pipeline_params(), ranks);
+  const auto out = gather<float>(ranks, "data");
+  for (std::size_t y = 100; y < 180; ++y)
+    for (std::size_t x = 34; x <= 38; ++x) EXPECT_TRUE(std::isnan(out[c.at(0, y, x)])) << y << "," << x;
+  for (float v : out) EXPECT_FALSE(std::isfinite(v) && std::fabs(v) > 1e5f);
+}
+
 TEST(CleanOutliers, NoCleanOnlyReplacesNonFinitePixels) {
   const CubeShape shape{1, 200, 72};
   TraceScene scene(shape, 9);
