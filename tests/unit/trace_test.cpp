@@ -533,7 +533,7 @@ TEST(Trace, BadParametersGiveClearErrors) {
   expect_error<StepError>(r, "start: 690", &scene);
 }
 
-TEST(Trace, MeasuredSpeed) {
+TEST(Trace, DISABLED_MeasuredSpeed) {
   // Not a timed test: prints integrations per second on one core for 256 × 2048 frames with
   // two orders (order 1 over 2043..4, order 2 over 1838..700 above row 70), like the notebook.
   Order o1{80.0, -10.0, 5.0, 1.0, 1024.0, 1024.0, 1000.0, 0, 2047};
