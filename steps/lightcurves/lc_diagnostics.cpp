@@ -350,7 +350,7 @@ StepIO LcDiagnostics::io(const Params& params) {
   if (params.time) io.reads.push_back({DataKind::FrameVector, *params.time, "the input's per-integration times"});
   if (params.in_event)
     for (const auto& name : {n.binned, n.binned_error, n.bin_wavelength}) io.reads.push_back({DataKind::Image, name, hint});
-  // 1D images; their lengths are set when the step runs (image_nx = 1 is a placeholder).
+  // 1D images; their lengths are set when the step runs (image_nx = 1 is declared; the step resizes them identically on every rank).
   auto line = [](std::string name, std::string units, std::string long_name, std::string dim) {
     DataOut out{DataKind::Image, {std::move(name), std::move(units), std::move(long_name)}};
     out.combine = Combine::Identical;

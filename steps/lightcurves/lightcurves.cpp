@@ -295,7 +295,7 @@ StepIO Lightcurves::io(const Params& params) {
   io.reads = {{DataKind::Image, n.flux, hint}, {DataKind::Image, n.flux_error, hint},
               {DataKind::Image, n.wavelength, hint}};
   // Per-wavelength and per-bin images are (time, wavelength) and (time, bin); their widths are
-  // set when the step runs (image_nx = 1 here is a placeholder).
+  // set when the step runs (image_nx = 1 is declared; the step resizes them identically on every rank).
   auto image = [](std::string name, std::string units, std::string long_name, std::string dim_y, std::string dim_x) {
     DataOut out{DataKind::Image, {std::move(name), std::move(units), std::move(long_name)}};
     out.combine = Combine::Identical;
