@@ -107,7 +107,11 @@ int run_command(const WorkflowArgs& args, std::optional<Verbosity> requested) {
     Workflow wf = load_workflow(args.path, args.overrides, builtin_registry());
     const Verbosity verbosity =
         requested ? *requested : wf.verbose ? static_cast<Verbosity>(*wf.verbose) : Verbosity::Normal;
-    RunSummary summary = run_workflow(wf, MPI_COMM_WORLD, RunOptions{verbosity});
+    RunOptions options;
+    options.verbosity = verbosity;
+    options.resume = args.resume;
+    options.checkpoint_all = args.checkpoint_all;
+    RunSummary summary = run_workflow(wf, MPI_COMM_WORLD, options);
     if (mpi.rank == 0 && verbosity != Verbosity::Quiet) std::fprintf(stderr, "%s", summary.str().c_str());
     return 0;
   } catch (const Error& e) {

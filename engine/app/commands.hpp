@@ -11,6 +11,8 @@ namespace tessera::app {
 struct WorkflowArgs {
   std::string path;
   std::vector<std::string> overrides;  ///< --set STEP.PARAM=VALUE
+  bool resume = false;                 ///< run --resume
+  bool checkpoint_all = false;         ///< run --checkpoint-all
 };
 
 int run_command(const WorkflowArgs& args, std::optional<Verbosity> verbosity);

@@ -7,6 +7,8 @@
 #include "commands.hpp"
 #include "import_command.hpp"
 #include "simulate_command.hpp"
+#include "submit_command.hpp"
+#include "survey_command.hpp"
 #include "tessera/version.hpp"
 
 int main(int argc, char** argv) {
@@ -27,6 +29,9 @@ int main(int argc, char** argv) {
   bool quiet = false, verbose = false;
   run->add_flag("-q,--quiet", quiet, "Print errors only");
   run->add_flag("-v,--verbose", verbose, "Print the plan and messages from every rank");
+  run->add_flag("--resume", args.resume,
+                "Skip the run if its output is complete for this workflow; else restart from the last valid checkpoint");
+  run->add_flag("--checkpoint-all", args.checkpoint_all, "Write a checkpoint after every step (as checkpoint = true)");
 
   auto* validate = app.add_subcommand("validate", "Check a workflow and report every problem with file:line:column");
   add_workflow_args(validate);
@@ -50,6 +55,12 @@ int main(int argc, char** argv) {
   ImportArgs import_args;
   auto* import_hustle = add_import_command(app, import_args);
 
+  std::shared_ptr<SurveyArgs> survey_args;
+  auto* survey = add_survey_command(app, survey_args);
+
+  std::shared_ptr<SubmitArgs> submit_args;
+  auto* submit = add_submit_command(app, submit_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -69,5 +80,7 @@ int main(int argc, char** argv) {
   if (*steps) return steps_command(kind, markdown);
   if (*simulate) return simulate_command(simulate_args);
   if (*import_hustle) return import_command(import_args);
+  if (*survey) return survey_command(*survey_args);
+  if (*submit) return submit_command(*submit_args);
   return 2;
 }

@@ -110,7 +110,7 @@ Progress::Progress(MPI_Comm comm, const Logger& log, std::string label, std::siz
   remote_counts_.assign(static_cast<std::size_t>(nranks_), 0);
   final_received_.assign(static_cast<std::size_t>(nranks_), false);
   start_ = last_send_ = last_print_ = std::chrono::steady_clock::now();
-  tty_ = rank_ == 0 && isatty(fileno(stderr)) && log_.verbosity() == Verbosity::Normal;
+  tty_ = rank_ == 0 && isatty(fileno(log_.sink())) && log_.verbosity() == Verbosity::Normal;
 }
 
 Progress::~Progress() {
@@ -172,12 +172,13 @@ void Progress::print(bool final_line, const std::string& summary) {
   char line[512];
   std::snprintf(line, sizeof line, "%-28s [%s] %3.0f%% %7.2f s%s%s", label_.c_str(), bar.c_str(), fraction * 100,
                 elapsed_seconds(), summary.empty() ? "" : "  ", summary.c_str());
+  std::FILE* sink = log_.sink();
   if (final_line) {
-    std::fprintf(stderr, "%s%s\n", tty_ ? "\r" : "", line);
+    std::fprintf(sink, "%s%s\n", tty_ ? "\r" : "", line);
   } else {
-    std::fprintf(stderr, "\r%s", line);
+    std::fprintf(sink, "\r%s", line);
   }
-  std::fflush(stderr);
+  std::fflush(sink);
 }
 
 void Progress::finish(const std::string& summary) {

@@ -10,23 +10,23 @@ std::string Logger::prefix() const {
   return p + " ";
 }
 
-static void emit(const std::string& line) {
-  std::fprintf(stderr, "%s\n", line.c_str());
-  std::fflush(stderr);
+static void emit(std::FILE* sink, const std::string& line) {
+  std::fprintf(sink, "%s\n", line.c_str());
+  std::fflush(sink);
 }
 
 void Logger::info(const std::string& message) const {
-  if (verbosity_ != Verbosity::Quiet && rank_ == 0) emit(message);
+  if (verbosity_ != Verbosity::Quiet && rank_ == 0) emit(sink_, message);
 }
 
 void Logger::debug(const std::string& message) const {
-  if (verbosity_ == Verbosity::Verbose) emit(prefix() + message);
+  if (verbosity_ == Verbosity::Verbose) emit(sink_, prefix() + message);
 }
 
 void Logger::warn(const std::string& message) const {
-  if (verbosity_ != Verbosity::Quiet) emit(prefix() + "warning: " + message);
+  if (verbosity_ != Verbosity::Quiet) emit(sink_, prefix() + "warning: " + message);
 }
 
-void Logger::error(const std::string& message) const { emit(prefix() + "error: " + message); }
+void Logger::error(const std::string& message) const { emit(sink_, prefix() + "error: " + message); }
 
 }  // namespace tessera

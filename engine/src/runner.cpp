@@ -7,10 +7,17 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <csignal>
+#include <cstdlib>
+#include <functional>
+#include <limits>
 #include <map>
+#include <set>
 
+#include "tessera/checkpoint.hpp"
 #include "tessera/collective.hpp"
 #include "tessera/errors.hpp"
+#include "tessera/io/hdf5_file.hpp"
 #include "tessera/io/hdf5_writer.hpp"
 #include "tessera/resample.hpp"
 #include "tessera/transpose.hpp"
@@ -229,14 +236,21 @@ FrameOrder read_frame_order(Workflow& wf, MPI_Comm comm) {
   return order;
 }
 
-void run_steps(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log_in, RunSummary* summary) {
+namespace {
+
+/// Called after each step with its 1-based position in execution order.
+using AfterStep = std::function<void(std::size_t position, const WorkflowStep& step, Dataset& data)>;
+
+/// Runs the steps of wf.order from 1-based position `first` on.
+void run_step_range(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log_in, RunSummary* summary,
+                    std::size_t first, const AfterStep& after_step) {
   const Comm c(comm);
   Logger log = log_in;
   const std::size_t chunk_bytes = static_cast<std::size_t>(wf.engine.transpose_chunk_mb * 1024 * 1024);
   std::size_t position = 0;
   for (std::size_t index : wf.order) {
     WorkflowStep& step = wf.steps[index];
-    ++position;
+    if (++position < first) continue;
     const std::vector<Access> phases = step.instance->phases();
     const StepIO io = step.instance->io();
     // A step that changes the frame and group axes has them changed first, in pixel tiles
@@ -309,21 +323,23 @@ void run_steps(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log_in,
     for (const auto& w : io.writes)
       if (w.kind == DataKind::FrameVector) log.info("  " + describe_vector(data.frame_vector(w.info.name)));
     if (summary) summary->stages.push_back({step.id, step_seconds, 0});
+    if (after_step) after_step(position, step, data);
   }
   log.set_step("");
 }
 
-RunSummary run_workflow(Workflow& wf, MPI_Comm comm, const RunOptions& options) {
-  const Comm c(comm);
-  Logger log(c.rank, options.verbosity);
-  RunSummary summary;
-  summary.output_path = wf.output_path;
-  const auto run_start = std::chrono::steady_clock::now();
-  const std::string start_utc = utc_now();
-  if (!wf.input) throw InternalError("workflow has no input");
+}  // namespace
 
-  // Read: headers first (shared out), then each rank its own frames.
-  auto start = std::chrono::steady_clock::now();
+void run_steps(Workflow& wf, Dataset& data, MPI_Comm comm, const Logger& log, RunSummary* summary) {
+  run_step_range(wf, data, comm, log, summary, 1, {});
+}
+
+namespace {
+
+/// Reads the input into frame slabs: headers first (shared out), then each rank its own frames.
+Dataset read_input(Workflow& wf, MPI_Comm comm, const Logger& log, const RunOptions& options, RunSummary& summary) {
+  const Comm c(comm);
+  const auto start = std::chrono::steady_clock::now();
   FrameOrder order = read_frame_order(wf, comm);
   const CubeShape shape = order.shape;
   log.info("tessera " + std::string(version()) + ": " + wf.file + " on " + std::to_string(c.size) + " rank" +
@@ -331,31 +347,173 @@ RunSummary run_workflow(Workflow& wf, MPI_Comm comm, const RunOptions& options) 
            (shape.ng > 1 ? std::to_string(shape.ng) + " groups of " : std::string()) + std::to_string(shape.ny) +
            " x " + std::to_string(shape.nx) + " pixels");
   if (options.verbosity == Verbosity::Verbose && c.rank == 0)
-    std::fprintf(stderr, "%s", make_plan(wf, shape, c.size).str(wf).c_str());
+    std::fprintf(log.sink(), "%s", make_plan(wf, shape, c.size).str(wf).c_str());
   Dataset data(shape, Partition::frames(shape, c.size), c.rank);
   for (const auto& cube : wf.input->cubes()) data.add_cube(cube.info, cube.type, 0.0, cube.grouped);
   for (auto& v : order.vectors) data.frame_vectors()[v.info.name] = v;
-  {
-    log.set_step("input");
-    Progress progress(comm, log, "[read] " + wf.input_kind, data.partition().local_work_units(c.rank));
-    std::exception_ptr failure;
-    try {
-      for (std::size_t t = data.partition().frame_begin(c.rank); t < data.partition().frame_end(c.rank); ++t) {
-        wf.input->read_frame(order.units[t], t, data);
-        progress.advance(1);
-      }
-      wf.input->read_extras(data);
-    } catch (const Error&) {
-      failure = std::current_exception();
-    } catch (const std::exception& e) {
-      failure = std::make_exception_ptr(InputError(describe_failure("reading the input", c.rank, e)));
+  Logger input_log = log;
+  input_log.set_step("input");
+  Progress progress(comm, input_log, "[read] " + wf.input_kind, data.partition().local_work_units(c.rank));
+  std::exception_ptr failure;
+  try {
+    for (std::size_t t = data.partition().frame_begin(c.rank); t < data.partition().frame_end(c.rank); ++t) {
+      wf.input->read_frame(order.units[t], t, data);
+      progress.advance(1);
     }
-    progress.finish("");
-    agree_on_failure(comm, failure);
-    report_non_finite(data, order, comm, log);
-    log.set_step("");
+    wf.input->read_extras(data);
+  } catch (const Error&) {
+    failure = std::current_exception();
+  } catch (const std::exception& e) {
+    failure = std::make_exception_ptr(InputError(describe_failure("reading the input", c.rank, e)));
   }
+  progress.finish("");
+  agree_on_failure(comm, failure);
+  report_non_finite(data, order, comm, input_log);
+  summary.input_frames = shape.nt;
   summary.stages.push_back({"read", seconds_since(start), 0});
+  return data;
+}
+
+/// Parses the key figures and checks that each names something the input or a step makes,
+/// so that a typo fails before the run rather than after it.
+std::vector<ParsedFigure> check_figures(const Workflow& wf, const std::vector<FigureSpec>& specs) {
+  std::set<std::string> made;
+  for (const auto& out : wf.input_provides) made.insert(out.info.name);
+  made.insert("nonfinite_input");
+  for (std::size_t index : wf.order)
+    for (const auto& w : wf.steps[index].instance->io().writes) made.insert(w.info.name);
+  std::vector<ParsedFigure> figures;
+  for (const auto& spec : specs) {
+    figures.push_back(parse_figure(spec, wf.file));
+    for (const auto& variable : figures.back().variables)
+      if (!made.count(variable))
+        throw ConfigError(wf.file + ": figure '" + spec.name + "' reads '" + variable +
+                          "', which neither the input nor any enabled step writes");
+  }
+  return figures;
+}
+
+/// Slurm's description of the job this run belongs to, when it runs under Slurm.
+std::map<std::string, AttrValue> slurm_attributes() {
+  std::map<std::string, AttrValue> attrs;
+  const std::pair<const char*, const char*> names[] = {{"SLURM_JOB_ID", "slurm_job_id"},
+                                                       {"SLURM_ARRAY_JOB_ID", "slurm_array_job_id"},
+                                                       {"SLURM_ARRAY_TASK_ID", "slurm_array_task_id"},
+                                                       {"SLURM_JOB_NAME", "slurm_job_name"},
+                                                       {"SLURM_CLUSTER_NAME", "slurm_cluster_name"}};
+  for (const auto& [env, attr] : names)
+    if (const char* value = std::getenv(env)) attrs[attr] = std::string(value);
+  return attrs;
+}
+
+/// Where a resumed run starts: nothing to do (complete), after a checkpointed step, or from the input.
+struct ResumePoint {
+  bool complete = false;
+  std::size_t after = 0;  ///< 1-based position of the checkpointed step; 0: from the input
+};
+
+/// Rank 0 looks at the files and tells everyone. The latest checkpoint whose hash matches the
+/// current workflow's chain wins; checkpoints with another hash were made by a different
+/// workflow (a changed step or an upstream change) and are removed, never reused.
+ResumePoint find_resume_point(const Workflow& wf, const std::vector<std::string>& chain, const std::string& hash,
+                              MPI_Comm comm, const Logger& log) {
+  const Comm c(comm);
+  std::int64_t packed[2] = {0, 0};
+  collectively(comm, [&] {
+    if (c.rank != 0) return;
+    if (wf.output.save && output_is_complete(wf.output_path, hash)) {
+      packed[0] = 1;
+      return;
+    }
+    std::size_t position = 0;
+    for (std::size_t index : wf.order) {
+      ++position;
+      const std::string path = checkpoint_path(wf.output_path, position, wf.steps[index].id);
+      const auto info = read_checkpoint_info(path);
+      if (!info) continue;
+      if (info->hash == chain[position - 1] && info->position == position) {
+        packed[1] = static_cast<std::int64_t>(position);
+      } else {
+        log.warn("checkpoint " + path + " was made by a different workflow (this step or one before it changed): removed");
+        std::error_code ignored;
+        std::filesystem::remove(path, ignored);
+      }
+    }
+  });
+  MPI_Bcast(packed, 2, MPI_INT64_T, 0, comm);
+  return {packed[0] == 1, static_cast<std::size_t>(packed[1])};
+}
+
+/// Frames and key figures of a complete output, for a run that --resume skips.
+void summarise_complete_output(const std::string& path, const std::vector<ParsedFigure>& figures, MPI_Comm comm,
+                               RunSummary& summary) {
+  const Comm c(comm);
+  std::vector<double> values(figures.size() + 1, std::numeric_limits<double>::quiet_NaN());
+  collectively(comm, [&] {
+    if (c.rank != 0) return;
+    const h5::File file = h5::File::open(path);
+    values[0] = file.has("time") ? static_cast<double>(file.shape("time").at(0)) : 0.0;
+    const auto attrs = file.attributes();
+    for (std::size_t i = 0; i < figures.size(); ++i)
+      if (auto it = attrs.find(figure_attribute(figures[i].name)); it != attrs.end()) {
+        if (const auto* d = std::get_if<double>(&it->second)) values[i + 1] = *d;
+        if (const auto* n = std::get_if<std::int64_t>(&it->second)) values[i + 1] = static_cast<double>(*n);
+      }
+  });
+  MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, 0, comm);
+  summary.frames = static_cast<std::size_t>(values[0]);
+  for (std::size_t i = 0; i < figures.size(); ++i) summary.figures.emplace_back(figures[i].name, values[i + 1]);
+}
+
+/// Testing hook for the killed-and-resumed tests: TESSERA_TEST_KILL_AFTER_CHECKPOINT=STEP_ID
+/// kills this process (SIGKILL, as a scheduler would) once that step's checkpoint is on disk.
+void maybe_die_after_checkpoint(const std::string& step_id, MPI_Comm comm) {
+  const char* target = std::getenv("TESSERA_TEST_KILL_AFTER_CHECKPOINT");
+  if (!target || step_id != target) return;
+  MPI_Barrier(comm);
+  std::raise(SIGKILL);
+}
+
+}  // namespace
+
+RunSummary run_workflow(Workflow& wf, MPI_Comm comm, const RunOptions& options) {
+  const Comm c(comm);
+  Logger log(c.rank, options.verbosity, options.log_file);
+  RunSummary summary;
+  summary.output_path = wf.output_path;
+  const auto run_start = std::chrono::steady_clock::now();
+  const std::string start_utc = utc_now();
+  if (!wf.input) throw InternalError("workflow has no input");
+  const std::vector<ParsedFigure> figures = check_figures(wf, options.figures);
+  const std::vector<std::string> chain = step_chain_hashes(wf);
+  summary.workflow_hash = workflow_hash(wf);
+
+  ResumePoint resume;
+  if (options.resume) {
+    resume = find_resume_point(wf, chain, summary.workflow_hash, comm, log);
+    if (resume.complete) {
+      log.info(wf.output_path + " is complete for this workflow (hash " + summary.workflow_hash + "): nothing to do");
+      summary.outcome = RunOutcome::AlreadyComplete;
+      summarise_complete_output(wf.output_path, figures, comm, summary);
+      summary.seconds = seconds_since(run_start);
+      return summary;
+    }
+  }
+
+  Dataset data;
+  if (resume.after > 0) {
+    const WorkflowStep& step = wf.steps[wf.order[resume.after - 1]];
+    const std::string path = checkpoint_path(wf.output_path, resume.after, step.id);
+    const auto start = std::chrono::steady_clock::now();
+    data = read_checkpoint(path, comm);
+    summary.resumed_after = step.id;
+    summary.stages.push_back({"checkpoint read", seconds_since(start), 0});
+    log.info("tessera " + std::string(version()) + ": " + wf.file + " on " + std::to_string(c.size) + " rank" +
+             (c.size == 1 ? "" : "s") + ", resuming after step '" + step.id + "' from " + path + " (" +
+             std::to_string(data.shape().nt) + " frames)");
+  } else {
+    data = read_input(wf, comm, log, options, summary);
+  }
 
   collectively(comm, [&] {
     if (c.rank == 0) {
@@ -365,10 +523,22 @@ RunSummary run_workflow(Workflow& wf, MPI_Comm comm, const RunOptions& options) 
       if (ec) throw IoError(wf.output_path + ": cannot create directory " + parent.string() + ": " + ec.message());
     }
   });
-  run_steps(wf, data, comm, log, &summary);
+  const AfterStep checkpoint = [&](std::size_t position, const WorkflowStep& step, Dataset& state) {
+    const bool last = position == wf.order.size();
+    if (!step.checkpoint && !(options.checkpoint_all && !last)) return;
+    const auto start = std::chrono::steady_clock::now();
+    const CheckpointInfo info{checkpoint_path(wf.output_path, position, step.id), step.id, chain[position - 1], position};
+    write_checkpoint(state, info, comm);
+    log.info("  checkpoint " + info.path);
+    summary.stages.push_back({"checkpoint " + step.id, seconds_since(start), 0});
+    maybe_die_after_checkpoint(step.id, comm);
+  };
+  run_step_range(wf, data, comm, log, &summary, resume.after + 1, checkpoint);
+  summary.frames = data.shape().nt;
+  for (const auto& figure : figures) summary.figures.emplace_back(figure.name, evaluate_figure(figure, data));
 
   // Write: provenance first, then every rank its own part; renamed only on success.
-  start = std::chrono::steady_clock::now();
+  const auto start = std::chrono::steady_clock::now();
   std::map<std::string, AttrValue> provenance = {
       {"tessera_version", std::string(version())},
       {"tessera_git_commit", std::string(git_commit())},
@@ -377,11 +547,18 @@ RunSummary run_workflow(Workflow& wf, MPI_Comm comm, const RunOptions& options) 
       {"workflow_description", wf.description},
       {"workflow_toml", wf.text},
       {"resolved_workflow", wf.resolved_toml()},
+      {"workflow_hash", summary.workflow_hash},
       {"mpi_ranks", static_cast<std::int64_t>(c.size)},
       {"start_utc", start_utc},
       {"end_utc", utc_now()},
+      {"completed_utc", utc_now()},
       {"input_kind", wf.input_kind},
+      {"resumed_after", summary.resumed_after},
+      {"tessera_complete", std::int64_t{1}},
   };
+  for (const auto& [name, value] : slurm_attributes()) provenance[name] = value;
+  for (const auto& [name, value] : options.extra_attributes) provenance[name] = value;
+  for (const auto& [name, value] : summary.figures) provenance[figure_attribute(name)] = value;
   std::string overrides, hosts;
   for (const auto& o : wf.overrides) overrides += (overrides.empty() ? "" : "\n") + o;
   for (const auto& h : host_names(comm)) hosts += (hosts.empty() ? "" : ",") + h;
@@ -417,7 +594,13 @@ std::string RunSummary::str() const {
     out += line;
   }
   std::snprintf(line, sizeof line, "  %-24s %8.3f s\noutput: %s\n", "total", seconds, output_path.c_str());
-  return out + line;
+  out += line;
+  if (!resumed_after.empty()) out += "resumed after step '" + resumed_after + "' from its checkpoint\n";
+  for (const auto& [name, value] : figures) {
+    std::snprintf(line, sizeof line, "figure %s = %.6g\n", name.c_str(), value);
+    out += line;
+  }
+  return out;
 }
 
 }  // namespace tessera

@@ -18,7 +18,7 @@ namespace {
 using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS>;
 
 const std::vector<std::string> kTopLevelKeys = {"workflow", "input", "output", "engine", "step"};
-const std::vector<std::string> kStepReservedKeys = {"id", "uses", "after", "enabled"};
+const std::vector<std::string> kStepReservedKeys = {"id", "uses", "after", "enabled", "checkpoint"};
 
 struct WorkflowSection {
   std::string name;
@@ -312,6 +312,12 @@ Workflow parse_workflow(const std::string& text, const std::string& path, const 
           else
             diagnostics.add(SourcePos::from(enabled->source()), context + "enabled: expected a boolean");
         }
+        if (const toml::node* checkpoint = table.get("checkpoint")) {
+          if (auto b = checkpoint->as_boolean())
+            step.checkpoint = b->get();
+          else
+            diagnostics.add(SourcePos::from(checkpoint->source()), context + "checkpoint: expected a boolean");
+        }
         if (const toml::node* after = table.get("after"))
           step.after = read_after(*after, context, diagnostics);
         else if (i > 0)
@@ -461,7 +467,7 @@ std::string Workflow::resolved_toml() const {
   for (const auto& [k, v] : engine_schema().resolved(engine)) out << k << " = " << v << "\n";
   for (const auto& step : steps) {
     out << "\n[[step]]\nid = \"" << step.id << "\"\nuses = \"" << step.uses << "\"\nenabled = "
-        << (step.enabled ? "true" : "false") << "\nafter = [";
+        << (step.enabled ? "true" : "false") << (step.checkpoint ? "\ncheckpoint = true" : "") << "\nafter = [";
     for (std::size_t i = 0; i < step.after.size(); ++i) out << (i ? ", " : "") << '"' << step.after[i] << '"';
     out << "]\n";
     if (step.instance)

@@ -1,6 +1,7 @@
 #pragma once
 /// Console messages. Every message from a rank other than 0, and every warning, carries
 /// "[rank R]" and the current step id so that interleaved output stays readable.
+#include <cstdio>
 #include <string>
 
 namespace tessera {
@@ -9,7 +10,10 @@ enum class Verbosity { Quiet = 0, Normal = 1, Verbose = 2 };
 
 class Logger {
  public:
-  Logger(int rank, Verbosity verbosity) : rank_(rank), verbosity_(verbosity) {}
+  /// Messages go to `sink` (stderr unless given; e.g. a survey visit's log file).
+  Logger(int rank, Verbosity verbosity, std::FILE* sink = nullptr)
+      : rank_(rank), verbosity_(verbosity), sink_(sink ? sink : stderr) {}
+  std::FILE* sink() const { return sink_; }
   void set_step(std::string step_id) { step_ = std::move(step_id); }
   const std::string& step() const { return step_; }
   int rank() const { return rank_; }
@@ -29,6 +33,7 @@ class Logger {
  private:
   int rank_;
   Verbosity verbosity_;
+  std::FILE* sink_;
   std::string step_;
 };
 

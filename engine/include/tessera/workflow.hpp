@@ -31,6 +31,7 @@ struct WorkflowStep {
   std::string uses;
   std::vector<std::string> after;  ///< ids it depends on (default: the previous step)
   bool enabled = true;
+  bool checkpoint = false;         ///< write the visit's state to a checkpoint file after this step
   SourcePos where;                 ///< the table's position
   const StepInfo* info = nullptr;
   std::unique_ptr<StepInstance> instance;
