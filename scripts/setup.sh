@@ -17,6 +17,8 @@ packages=(
   plplot-driver-cairo
   libgif-dev
   python3 python3-numpy python3-scipy python3-xarray python3-h5py python3-h5netcdf python3-netcdf4 python3-astropy
+  # tessera submit's test starts a real single-node Slurm cluster (tests/slurm/local_slurm.sh)
+  slurm-wlm munge
 )
 
 missing=()
