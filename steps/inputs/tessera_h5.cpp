@@ -23,7 +23,10 @@ std::string dims_text(const std::vector<std::string>& dims) {
 }
 
 bool is_provenance(const std::string& name) {
-  if (name.starts_with("step.") || name.starts_with("_")) return true;
+  // Per-run attributes with variable names: Slurm's job description, key figures, checkpoints.
+  for (const char* prefix : {"step.", "_", "slurm_", "figure_", "tessera_checkpoint_", "survey_"})
+    if (name.starts_with(prefix)) return true;
+  if (name == "visit_id") return true;  // with survey_name and survey_file, from `tessera survey run`
   const auto& list = TesseraH5::provenance_attributes();
   return std::find(list.begin(), list.end(), name) != list.end();
 }
@@ -397,7 +400,8 @@ const std::vector<std::string>& TesseraH5::provenance_attributes() {
   static const std::vector<std::string> names = {
       "tessera_version", "tessera_git_commit", "workflow_file", "workflow_name",      "workflow_description",
       "workflow_toml",   "resolved_workflow",  "mpi_ranks",     "start_utc",          "end_utc",
-      "input_kind",      "workflow_overrides", "hosts"};
+      "input_kind",      "workflow_overrides", "hosts",        "workflow_hash",      "completed_utc",
+      "resumed_after",   "tessera_complete"};
   return names;
 }
 
