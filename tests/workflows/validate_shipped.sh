@@ -12,6 +12,12 @@ trap 'rm -rf "$work"' EXIT
   --set output.path="$work/rateints.h5" >/dev/null 2>&1
 count=0
 for wf in "$source_dir"/workflows/*.toml; do
+  # A survey (a [survey] table) is checked as one: the file reads and lists its visits.
+  if grep -q '^\[survey\]' "$wf"; then
+    "$tessera" survey list "$wf" >/dev/null
+    count=$((count + 1))
+    continue
+  fi
   input="$work/sim"
   grep -q '^kind = "jwst_uncal"' "$wf" && input="$work/jwst/uncal"
   grep -q '^kind = "tessera_h5"' "$wf" && input="$work/rateints.h5"
