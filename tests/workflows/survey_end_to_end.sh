@@ -5,7 +5,8 @@
 # visit's output opens with xarray and is the same whatever the group; the index and the
 # records say what happened (frames, outliers found, the median background against the
 # simulator's truth); the broken visit is recorded as failed and makes the exit status 1;
-# --resume reruns only the failed visit; `survey index` and `survey list` work without MPI.
+# --resume reruns only the failed visit; `survey index` and `survey list` work without MPI; a
+# survey killed mid-visit resumes from that visit's checkpoint, every visit run exactly once.
 # Usage: survey_end_to_end.sh TESSERA_BINARY SOURCE_DIR MPIEXEC
 set -euo pipefail
 tessera=$1; source_dir=$2; mpiexec=$3
@@ -146,4 +147,36 @@ for vid in ("v01", "v02", "v03", "v04"):
     assert attempt(vid) == 1, (vid, attempt(vid))
 PY
 cmp -s index_before.csv out_g1/survey_index.csv && fail "the index did not record the second attempt"
+
+# Killed mid-visit: with checkpoints after every step, the job is SIGKILLed once the first
+# visit to get there has written bkg_uniform's checkpoint. --resume on one group of 2 ranks
+# restarts that visit from its checkpoint and completes every visit exactly once (attempt 1),
+# with the same variables as the uninterrupted survey.
+sed 's/^output = "out_g1"/output = "out_k"/' survey_g1.toml > survey_k.toml
+rc=0
+TESSERA_TEST_KILL_AFTER_CHECKPOINT=bkg_uniform "$mpiexec" -n 2 --oversubscribe "$tessera" survey run survey_k.toml \
+  --group-size 1 --checkpoint-all >killed.log 2>&1 || rc=$?
+[[ $rc -ne 0 && $rc -ne 1 ]] || { cat killed.log; fail "the killed survey exited $rc"; }
+[[ -e out_k/survey_index.csv ]] && fail "a killed survey wrote an index"
+rc=0
+"$mpiexec" -n 2 --oversubscribe "$tessera" survey run survey_k.toml --group-size 2 --resume 2>resumed.log || rc=$?
+[[ $rc -eq 1 ]] || { cat resumed.log; fail "resumed survey: exit status $rc, expected 1 (the broken visit)"; }
+/usr/bin/python3 - <<'PY' || { cat resumed.log; fail "killed and resumed survey"; }
+import csv, tomllib
+import h5py, numpy as np
+rows = {r["visit_id"]: r for r in csv.DictReader(open("out_k/survey_index.csv", newline=""))}
+resumed = []
+for vid in ("v01", "v02", "v03", "v04"):
+    record = tomllib.load(open(f"out_k/{vid}/survey_record.toml", "rb"))
+    assert rows[vid]["status"] == "complete" and record["attempt"] == 1, (vid, rows[vid]["status"], record["attempt"])
+    if record["resumed_after"]:
+        resumed.append((vid, record["resumed_after"]))
+        assert f"resuming after step '{record['resumed_after']}'" in open(f"out_k/{vid}/{vid}.log").read()
+    with h5py.File(f"out_g1/{vid}/{vid}.h5") as a, h5py.File(f"out_k/{vid}/{vid}.h5") as b:
+        assert set(a) == set(b), (vid, set(a) ^ set(b))
+        bad = [k for k in a if not np.array_equal(a[k][...], b[k][...], equal_nan=True)]
+        assert not bad, (vid, bad)
+assert ("bkg_uniform",) in {(r,) for _, r in resumed}, resumed
+print("killed survey resumed:", resumed)
+PY
 echo "survey end to end OK"
