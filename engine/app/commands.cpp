@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "mpi_session.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/plan.hpp"
 #include "tessera/registry.hpp"
@@ -13,30 +14,6 @@
 
 namespace tessera::app {
 namespace {
-
-/// MPI for the commands that need it; finalised on scope exit.
-struct MpiSession {
-  MpiSession() {
-    int ready = 0;
-    MPI_Initialized(&ready);
-    if (!ready) MPI_Init(nullptr, nullptr);
-    // Errors in MPI calls come back as codes we can report instead of aborting silently.
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-  }
-  ~MpiSession() {
-    int done = 0;
-    MPI_Finalized(&done);
-    if (!done) MPI_Finalize();
-  }
-  int rank = 0, size = 1;
-};
-
-int report(const Error& e, int rank) {
-  if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
-  return static_cast<int>(e.exit_code());
-}
 
 void print_params(const std::vector<ParamDoc>& params, bool markdown) {
   if (params.empty()) {

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "mpi_session.hpp"
 #include "tessera/errors.hpp"
 #include "tessera/survey.hpp"
 
@@ -23,28 +24,6 @@ struct SurveyArgs {
 };
 
 namespace {
-
-/// MPI for `survey run`, finalised on scope exit (index and list need none).
-struct MpiSession {
-  MpiSession() {
-    int ready = 0;
-    MPI_Initialized(&ready);
-    if (!ready) MPI_Init(nullptr, nullptr);
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  }
-  ~MpiSession() {
-    int done = 0;
-    MPI_Finalized(&done);
-    if (!done) MPI_Finalize();
-  }
-  int rank = 0;
-};
-
-int report(const Error& e, int rank) {
-  if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
-  return static_cast<int>(e.exit_code());
-}
 
 std::string human(std::uintmax_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
